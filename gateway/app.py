@@ -1,0 +1,99 @@
+"""The Flask application factory, found by gunicorn as ``gateway:create_app()``."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask import Flask, Response, jsonify
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from gateway import migrate
+from gateway.config import Settings, load_settings
+from gateway.db import make_engine
+from gateway.logs import configure_logging
+from gateway.sandbox import sandbox_blueprint
+from gateway.webhooks import bp as webhooks_bp
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_PREFIX = "/sandbox"
+
+
+def create_app(
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    mount_sandbox: bool | None = None,
+) -> Flask:
+    """Build the gateway.
+
+    :param mount_sandbox: serve the sandbox tickets API under ``/sandbox``;
+        by default it is mounted when ``TICKETS_API_URL`` is not set.
+    """
+    configure_logging()
+    settings = settings or load_settings()
+    engine = engine or make_engine(settings.database_url)
+    if engine.dialect.name == "sqlite":
+        migrate.upgrade(engine)
+
+    app = Flask("ringdesk")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["ringdesk.settings"] = settings
+    app.extensions["ringdesk.engine"] = engine
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+
+    app.register_blueprint(webhooks_bp)
+    if settings.uses_sandbox if mount_sandbox is None else mount_sandbox:
+        app.register_blueprint(sandbox_blueprint(), url_prefix=SANDBOX_PREFIX)
+        logger.warning(
+            "TICKETS_API_URL is not set: tickets go to the built-in sandbox at "
+            "%s, NOT to a real CRM.",
+            SANDBOX_PREFIX,
+        )
+
+    app.register_error_handler(HTTPException, _http_error)
+    app.add_url_rule("/healthz", "healthz", _healthz)
+    _log_open_vendors(settings)
+    return app
+
+
+def _http_error(exc: HTTPException) -> tuple[Response, int]:
+    """Answer routing errors (404, 405, 413) as JSON like everything else."""
+    code = exc.code or 500
+    messages = {
+        413: "The body is larger than MAX_BODY_BYTES allows.",
+    }
+    return jsonify(status="rejected", error=messages.get(code, exc.description)), code
+
+
+def _healthz() -> tuple[Response, int]:
+    from flask import current_app
+
+    engine: Engine = current_app.extensions["ringdesk.engine"]
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except SQLAlchemyError:
+        logger.exception("health check could not reach the database")
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok"), 200
+
+
+def _log_open_vendors(settings: Settings) -> None:
+    for vendor in sorted(settings.secrets):
+        if settings.secrets[vendor]:
+            logger.info("%s webhooks: open, secret checked", vendor)
+        elif vendor in settings.allow_unsigned:
+            logger.warning(
+                "%s webhooks: open WITHOUT any check (ALLOW_UNSIGNED)", vendor
+            )
+        else:
+            logger.info("%s webhooks: refused until its secret is set", vendor)

@@ -1,0 +1,227 @@
+"""The ``ringdesk`` command: serve, worker, sandbox, simulate, db, replay."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from flask import Request
+from werkzeug.serving import run_simple
+from werkzeug.test import EnvironBuilder
+
+from gateway import migrate
+from gateway.app import SANDBOX_PREFIX, create_app
+from gateway.config import ConfigError, Settings, load_settings
+from gateway.db import make_engine, tickets
+from gateway.errors import WebhookRejected
+from gateway.logs import configure_logging
+from gateway.outbox import replay as replay_tickets
+from gateway.payloads import read_body
+from gateway.sandbox import create_sandbox_app
+from gateway.signatures import twilio_signature
+from gateway.webhooks import load_event
+from gateway.worker import Worker, build_payload, make_api
+from mappings.event import dump_event
+from mappings.policy import decide
+from mappings.registry import SCHEMAS
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_CLIENT_ID = "ringdesk"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"
+
+
+@click.group()
+def main() -> None:
+    """ringdesk: turn call-center webhooks into CRM tickets."""
+    configure_logging()
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(f"Configuration error: {exc}") from exc
+
+
+@main.command()
+@click.option("--host", envvar="HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="PORT", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the gateway and a worker in one process (development server).
+
+    Without TICKETS_API_URL, tickets go to the sandbox served by this same
+    process under /sandbox.
+    """
+    settings = _settings()
+    embedded = settings.uses_sandbox
+    if embedded:
+        base = f"http://127.0.0.1:{port}{SANDBOX_PREFIX}"
+        settings = dataclasses.replace(
+            settings,
+            tickets_api_url=base,
+            oauth_token_url=f"{base}/oauth/token",
+            oauth_client_id=SANDBOX_CLIENT_ID,
+            oauth_client_secret=SANDBOX_CLIENT_SECRET,
+        )
+    engine = make_engine(settings.database_url)
+    migrate.upgrade(engine)
+    app = create_app(settings, engine, mount_sandbox=embedded)
+
+    stop = threading.Event()
+    worker = Worker(settings, engine, make_api(settings))
+    thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        run_simple(host, port, app, threaded=True)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+@main.command()
+def worker() -> None:
+    """Deliver tickets to TICKETS_API_URL until stopped (SIGTERM or Ctrl-C)."""
+    settings = _settings()
+    if settings.uses_sandbox or not settings.oauth_token_url:
+        raise click.ClickException(
+            "The worker needs TICKETS_API_URL and OAUTH_TOKEN_URL (with "
+            "OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET); `ringdesk serve` runs "
+            "one against the built-in sandbox instead."
+        )
+    engine = make_engine(settings.database_url)
+    if engine.dialect.name == "sqlite":
+        migrate.upgrade(engine)
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    Worker(settings, engine, make_api(settings)).run(stop)
+
+
+@main.command()
+@click.option("--host", envvar="HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="PORT", default=8001, show_default=True, type=int)
+@click.option("--client-id", envvar="OAUTH_CLIENT_ID", default=SANDBOX_CLIENT_ID)
+@click.option(
+    "--client-secret", envvar="OAUTH_CLIENT_SECRET", default=SANDBOX_CLIENT_SECRET
+)
+@click.option("--token-ttl", default=3600, show_default=True, type=int)
+def sandbox(
+    host: str, port: int, client_id: str, client_secret: str, token_ttl: int
+) -> None:
+    """Run a local tickets API that follows the documented contract."""
+    app = create_sandbox_app(client_id, client_secret, token_ttl)
+    click.echo(
+        f"sandbox tickets API on http://{host}:{port} "
+        f"(token URL /oauth/token, client {client_id!r})",
+        err=True,
+    )
+    run_simple(host, port, app, threaded=True)
+
+
+@main.command()
+@click.argument("vendor", type=click.Choice(sorted(SCHEMAS)))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def simulate(vendor: str, file: Path) -> None:
+    """Show the event and ticket a webhook body makes; sends nothing.
+
+    FILE is a JSON body (.json) or a form-encoded one (anything else).
+    """
+    settings = _settings()
+    content_type = (
+        "application/json"
+        if file.suffix == ".json"
+        else "application/x-www-form-urlencoded"
+    )
+    environ = EnvironBuilder(
+        method="POST", data=file.read_bytes(), content_type=content_type
+    ).get_environ()
+    try:
+        body = read_body(Request(environ))
+        event = load_event(vendor, body, settings)
+    except WebhookRejected as exc:
+        raise click.ClickException(exc.message) from exc
+
+    decision = decide(event, settings.triggers_for(vendor))
+    result: dict[str, Any] = {
+        "event": dump_event(event),
+        "decision": {"ticket": decision.ticket, "reason": decision.reason},
+        "ticket": build_payload(settings, [event]) if decision.ticket else None,
+    }
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations to DATABASE_URL."""
+    migrate.upgrade(make_engine(_settings().database_url))
+
+
+@main.command()
+@click.argument("ticket_rows", nargs=-1, type=int)
+@click.option("--all-dead", is_flag=True, help="Queue every dead ticket again.")
+def replay(ticket_rows: tuple[int, ...], all_dead: bool) -> None:
+    """Queue dead tickets for delivery again (by number, or --all-dead)."""
+    if not ticket_rows and not all_dead:
+        raise click.UsageError("Name ticket numbers, or pass --all-dead.")
+    count = replay_tickets(
+        make_engine(_settings().database_url), ticket_rows, all_dead=all_dead
+    )
+    click.echo(f"{count} ticket(s) queued again")
+
+
+@main.command("tickets")
+@click.option("--state", type=click.Choice(["pending", "sending", "delivered", "dead"]))
+@click.option("--limit", default=50, show_default=True)
+def list_tickets(state: str | None, limit: int) -> None:
+    """List tickets with their delivery state, newest first."""
+    query = sa.select(tickets).order_by(tickets.c.id.desc()).limit(limit)
+    if state:
+        query = query.where(tickets.c.state == state)
+    with make_engine(_settings().database_url).connect() as conn:
+        rows = conn.execute(query).all()
+    for row in rows:
+        subject = (row.payload or {}).get("subject", "(not built yet)")
+        click.echo(
+            f"#{row.id}\t{row.state}\t{row.vendor}\t{row.call_id}\t"
+            f"attempts={row.attempts}\t{row.remote_id or '-'}\t{subject}"
+            + (f"\tlast error: {row.last_error}" if row.last_error else "")
+        )
+
+
+@main.command()
+@click.argument("url")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def sign(url: str, file: Path) -> None:
+    """Print the X-Twilio-Signature Twilio would send for a form body.
+
+    Uses TWILIO_AUTH_TOKEN (the first one when several are set).
+    """
+    secrets = _settings().secrets.get("twilio", ())
+    if not secrets:
+        raise click.ClickException("Set TWILIO_AUTH_TOKEN to sign.")
+    environ = EnvironBuilder(
+        method="POST",
+        data=file.read_bytes(),
+        content_type="application/x-www-form-urlencoded",
+    ).get_environ()
+    body = read_body(Request(environ))
+    click.echo(twilio_signature(secrets[0], url, body.pairs))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

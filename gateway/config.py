@@ -1,0 +1,176 @@
+"""Settings, read once from the environment (and a ``.env`` file if present).
+
+Every setting has a safe default except the secrets: a vendor whose secret
+is missing is refused unless ``ALLOW_UNSIGNED`` names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from environs import Env, EnvError
+
+from mappings.policy import DEFAULT_TRIGGERS, parse_triggers
+from mappings.registry import SCHEMAS
+from mappings.routing import Route, Rule, parse_rules
+from mappings.ticket import TicketStyle
+
+SANDBOX_STATUS_ID = "233476065495939904005866822871905093425"
+DEFAULT_DATABASE_URL = "sqlite:///ringdesk.db"
+_SECRET_NAMES = {
+    "twilio": "TWILIO_AUTH_TOKEN",
+    "aircall": "AIRCALL_WEBHOOK_TOKEN",
+    "voicenter": "VOICENTER_URL_TOKEN",
+}
+_SETTLE_DEFAULTS = {"twilio": 60.0, "aircall": 45.0, "voicenter": 0.0}
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    secrets: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    allow_unsigned: frozenset[str] = frozenset()
+    public_url: str = ""
+    proxy_hops: int = 1
+    max_body_bytes: int = 1024 * 1024
+    style: TicketStyle = dataclasses.field(default_factory=TicketStyle)
+    default_route: Route = dataclasses.field(default_factory=Route)
+    routing_rules: tuple[Rule, ...] = ()
+    triggers: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    settle_seconds: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    tickets_api_url: str = ""
+    oauth_token_url: str = ""
+    oauth_client_id: str = ""
+    oauth_client_secret: str = ""
+    http_timeout: float = 10.0
+    retry_max_attempts: int = 8
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 900.0
+    lease_seconds: float = 60.0
+    poll_seconds: float = 1.0
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return not self.tickets_api_url
+
+    def triggers_for(self, vendor: str) -> frozenset[str]:
+        return self.triggers.get(vendor, DEFAULT_TRIGGERS)
+
+    def settle_for(self, vendor: str) -> float:
+        return self.settle_seconds.get(vendor, 0.0)
+
+    def open_vendors(self) -> list[str]:
+        """Vendors that accept webhooks: those with a secret or allowed unsigned."""
+        return [v for v in SCHEMAS if self.secrets.get(v) or v in self.allow_unsigned]
+
+
+def database_url(value: str) -> str:
+    """Accept Heroku's ``postgres://`` and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix) :]
+    return value
+
+
+def load_settings() -> Settings:
+    """Read :class:`Settings` from the process environment and ``.env``.
+
+    :raises ConfigError: naming the variable that is wrong and why.
+    """
+    env = Env(expand_vars=True)
+    env.read_env(recurse=False)
+    try:
+        return _read(env)
+    except (EnvError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _read(env: Env) -> Settings:
+    allow_unsigned: frozenset[str] = frozenset(env.list("ALLOW_UNSIGNED", []))
+    unknown = allow_unsigned - set(SCHEMAS)
+    if unknown:
+        raise ConfigError(
+            f"ALLOW_UNSIGNED names unknown vendor(s) {sorted(unknown)!r}; "
+            f"expected some of {sorted(SCHEMAS)!r}."
+        )
+
+    tickets_api_url = env.str("TICKETS_API_URL", "").rstrip("/")
+    return Settings(
+        database_url=database_url(env.str("DATABASE_URL", DEFAULT_DATABASE_URL)),
+        secrets={
+            vendor: tuple(env.list(name, [])) for vendor, name in _SECRET_NAMES.items()
+        },
+        allow_unsigned=allow_unsigned,
+        public_url=env.str("PUBLIC_URL", "").rstrip("/"),
+        proxy_hops=env.int("PROXY_HOPS", 1),
+        max_body_bytes=env.int("MAX_BODY_BYTES", 1024 * 1024),
+        style=_style(env),
+        default_route=Route(
+            department_id=env.str("TICKET_DEPARTMENT_ID", ""),
+            priority_id=env.str("TICKET_PRIORITY_ID", ""),
+            status=env.str(
+                "TICKET_STATUS_ID", "" if tickets_api_url else SANDBOX_STATUS_ID
+            ),
+            owner=env.str("TICKET_OWNER_ID", ""),
+        ),
+        routing_rules=parse_rules(env.str("ROUTING_RULES", "")),
+        triggers=_per_vendor_triggers(env),
+        settle_seconds={
+            vendor: env.float(f"SETTLE_SECONDS_{vendor.upper()}", default)
+            for vendor, default in _SETTLE_DEFAULTS.items()
+        },
+        tickets_api_url=tickets_api_url,
+        oauth_token_url=env.str("OAUTH_TOKEN_URL", ""),
+        oauth_client_id=env.str("OAUTH_CLIENT_ID", ""),
+        oauth_client_secret=env.str("OAUTH_CLIENT_SECRET", ""),
+        http_timeout=env.float("HTTP_TIMEOUT_SECONDS", 10.0),
+        retry_max_attempts=env.int("RETRY_MAX_ATTEMPTS", 8),
+        retry_base_seconds=env.float("RETRY_BASE_SECONDS", 5.0),
+        retry_max_seconds=env.float("RETRY_MAX_SECONDS", 900.0),
+        lease_seconds=env.float("LEASE_SECONDS", 60.0),
+        poll_seconds=env.float("WORKER_POLL_SECONDS", 1.0),
+    )
+
+
+def _style(env: Env) -> TicketStyle:
+    region = env.str("DEFAULT_REGION", "IL").upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(
+            f"DEFAULT_REGION is {region!r}; expected an ISO country code such "
+            "as IL or US."
+        )
+
+    timezone = env.str("TIMEZONE", "Asia/Jerusalem")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(
+            f"TIMEZONE is {timezone!r}; expected an IANA zone such as Asia/Jerusalem."
+        ) from exc
+
+    phone_format = env.str("PHONE_FORMAT", "national").lower()
+    if phone_format not in ("national", "e164"):
+        raise ConfigError(
+            f"PHONE_FORMAT is {phone_format!r}; expected 'national' or 'e164'."
+        )
+    return TicketStyle(
+        region=region,
+        phone_format=phone_format,
+        timezone=timezone,
+        account_id=env.str("TICKET_ACCOUNT_ID", ""),
+    )
+
+
+def _per_vendor_triggers(env: Env) -> dict[str, frozenset[str]]:
+    default = parse_triggers(env.str("TICKET_ON", ",".join(sorted(DEFAULT_TRIGGERS))))
+    return {
+        vendor: parse_triggers(env.str(f"TICKET_ON_{vendor.upper()}", "")) or default
+        for vendor in SCHEMAS
+    }

@@ -1,0 +1,77 @@
+"""The gateway's exceptions.
+
+::
+
+    GatewayError
+    ├── WebhookRejected           a webhook is answered with a 4xx
+    │   ├── BadSignature          401: missing, forged or wrong secret
+    │   ├── BadPayload            400: unreadable or invalid body
+    │   └── UnsupportedBody       415: a body format we do not read
+    └── DeliveryError             sending a ticket failed
+        ├── RetryableDelivery     try again later (network, 408, 429, 5xx)
+        └── PermanentDelivery     a person must look (other 4xx)
+
+Retry decisions look at the class, never at the message.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Root of the gateway's own errors."""
+
+
+class WebhookRejected(GatewayError):
+    """A webhook is refused; ``status`` is the HTTP answer."""
+
+    status = 400
+
+    def __init__(self, message: str, details: object = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class BadSignature(WebhookRejected):
+    status = 401
+
+
+class BadPayload(WebhookRejected):
+    status = 400
+
+
+class UnsupportedBody(WebhookRejected):
+    status = 415
+
+
+class DeliveryError(GatewayError):
+    """The tickets API did not create the ticket.
+
+    :param status: the HTTP status, or ``None`` when no answer came.
+    :param response: the start of the answer's body, for the attempt record.
+    """
+
+    def __init__(
+        self, message: str, status: int | None = None, response: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.response = response
+
+
+class RetryableDelivery(DeliveryError):
+    """Worth another try; ``retry_after`` is the server's wish in seconds."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        response: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status, response)
+        self.retry_after = retry_after
+
+
+class PermanentDelivery(DeliveryError):
+    """Sending again would fail again; the ticket is parked as dead."""

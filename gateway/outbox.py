@@ -1,0 +1,205 @@
+"""Claiming due tickets for delivery, and recording how each attempt went.
+
+A worker claims a ticket by taking a lease on it. Claims use ``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL so that several workers never take the same
+ticket; a worker that dies leaves a lease that runs out, and the next worker
+takes the ticket back. The first claim freezes the ticket's payload from the
+call's events: every retry then sends the same ticket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from gateway.db import attempts, events, tickets, utcnow
+from mappings.event import CallEvent, load_event
+
+logger = logging.getLogger(__name__)
+
+PENDING = "pending"
+SENDING = "sending"
+DELIVERED = "delivered"
+DEAD = "dead"
+
+Builder = Callable[[Sequence[CallEvent]], dict[str, str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    ticket_row: int
+    vendor: str
+    call_id: str
+    payload: dict[str, str]
+    attempts: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Attempt:
+    """One try at sending a ticket, as the ``attempts`` table keeps it."""
+
+    started_at: datetime
+    duration_ms: int
+    http_status: int | None
+    outcome: str
+    response: str
+
+
+def claim_due(
+    engine: Engine,
+    owner: str,
+    build: Builder,
+    lease_seconds: float,
+    limit: int = 10,
+    now: datetime | None = None,
+) -> list[Claim]:
+    """Lease up to ``limit`` due tickets to ``owner``, building new payloads.
+
+    A ticket whose payload cannot be built is parked as dead with the
+    reason, so one bad call never blocks the queue.
+    """
+    now = now or utcnow()
+    claims = []
+    with engine.begin() as conn:
+        for ticket in conn.execute(_due_query(now, limit)).all():
+            payload = ticket.payload
+            if payload is None:
+                payload = _freeze_payload(conn, ticket, build, now)
+                if payload is None:
+                    continue
+
+            conn.execute(
+                tickets.update()
+                .where(tickets.c.id == ticket.id)
+                .values(
+                    state=SENDING,
+                    lease_owner=owner,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                    updated_at=now,
+                )
+            )
+            claims.append(
+                Claim(
+                    ticket.id, ticket.vendor, ticket.call_id, payload, ticket.attempts
+                )
+            )
+    return claims
+
+
+def _due_query(now: datetime, limit: int) -> sa.Select[Any]:
+    waiting = sa.and_(tickets.c.state == PENDING, tickets.c.due_at <= now)
+    abandoned = sa.and_(tickets.c.state == SENDING, tickets.c.lease_until < now)
+    return (
+        sa.select(tickets)
+        .where(sa.or_(waiting, abandoned))
+        .order_by(tickets.c.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _freeze_payload(
+    conn: Connection, ticket: sa.Row[Any], build: Builder, now: datetime
+) -> dict[str, str] | None:
+    rows = conn.execute(
+        sa.select(events.c.id, events.c.event)
+        .where(events.c.vendor == ticket.vendor, events.c.call_id == ticket.call_id)
+        .order_by(events.c.id)
+    ).all()
+    try:
+        payload = build([load_event(row.event) for row in rows])
+    except Exception as exc:
+        logger.exception("ticket #%s could not be built; parked as dead", ticket.id)
+        _set(conn, ticket.id, DEAD, now, last_error=f"could not build: {exc}")
+        return None
+
+    conn.execute(
+        events.update()
+        .where(events.c.id.in_([row.id for row in rows]))
+        .values(ticket_id=ticket.id)
+    )
+    conn.execute(
+        tickets.update().where(tickets.c.id == ticket.id).values(payload=payload)
+    )
+    return payload
+
+
+def record_attempt(
+    engine: Engine,
+    claim: Claim,
+    owner: str,
+    attempt: Attempt,
+    state: str,
+    due_at: datetime | None = None,
+    remote_id: str | None = None,
+) -> bool:
+    """Record ``attempt`` and move the ticket to ``state``.
+
+    :returns: ``False`` when the lease had run out and another worker took
+        the ticket; the attempt is recorded anyway, the ticket left to them.
+    """
+    number = claim.attempts + 1
+    with engine.begin() as conn:
+        conn.execute(
+            attempts.insert().values(
+                ticket_id=claim.ticket_row,
+                number=number,
+                started_at=attempt.started_at,
+                duration_ms=attempt.duration_ms,
+                http_status=attempt.http_status,
+                outcome=attempt.outcome,
+                response=attempt.response,
+            )
+        )
+        changes: dict[str, Any] = {"attempts": number, "last_error": ""}
+        if state != DELIVERED:
+            changes["last_error"] = attempt.response
+        if remote_id is not None:
+            changes["remote_id"] = remote_id
+        if due_at is not None:
+            changes["due_at"] = due_at
+        updated = conn.execute(
+            tickets.update()
+            .where(
+                tickets.c.id == claim.ticket_row,
+                tickets.c.state == SENDING,
+                tickets.c.lease_owner == owner,
+            )
+            .values(state=state, lease_owner=None, lease_until=None, **changes)
+            .values(updated_at=attempt.started_at)
+        )
+    return updated.rowcount == 1
+
+
+def _set(
+    conn: Connection, ticket_row: int, state: str, now: datetime, **values: Any
+) -> None:
+    conn.execute(
+        tickets.update()
+        .where(tickets.c.id == ticket_row)
+        .values(state=state, updated_at=now, **values)
+    )
+
+
+def replay(
+    engine: Engine, ticket_rows: Sequence[int] = (), all_dead: bool = False
+) -> int:
+    """Queue dead tickets again, with a fresh retry budget.
+
+    :returns: how many tickets were queued.
+    """
+    now = utcnow()
+    query = tickets.update().where(tickets.c.state == DEAD)
+    if not all_dead:
+        query = query.where(tickets.c.id.in_(list(ticket_rows)))
+    with engine.begin() as conn:
+        result = conn.execute(
+            query.values(state=PENDING, due_at=now, attempts=0, updated_at=now)
+        )
+    return result.rowcount

@@ -1,0 +1,84 @@
+"""Reading a webhook body into fields, before anything trusts it.
+
+The raw bytes are kept: Twilio's signature is computed over the form fields
+exactly as sent, and the stored event keeps the body for replay and audit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask import Request
+
+from gateway.errors import BadPayload, UnsupportedBody
+
+
+@dataclasses.dataclass(frozen=True)
+class Body:
+    """A webhook body: raw bytes, and the fields read from them.
+
+    ``pairs`` holds the form fields in order, repeats included, as the
+    signature needs them; ``fields`` is what the vendor schema loads.
+    """
+
+    raw: bytes
+    content_type: str
+    fields: dict[str, Any]
+    pairs: tuple[tuple[str, str], ...] = ()
+
+
+def read_body(request: Request) -> Body:
+    """Read the body (or for GET, the query string) into fields.
+
+    :raises BadPayload: for JSON that does not parse or is not an object,
+        and for text that is not UTF-8.
+    :raises UnsupportedBody: for multipart and XML bodies.
+    """
+    raw = request.get_data(cache=True)
+    content_type = request.mimetype or ""
+
+    if request.method == "GET":
+        query = _decode(request.query_string, "query string")
+        return _form(raw, content_type, query)
+    if content_type in ("multipart/form-data", "text/xml", "application/xml"):
+        raise UnsupportedBody(
+            f"Bodies of type {content_type!r} are not read here; send JSON "
+            "(application/json) or a form (application/x-www-form-urlencoded)."
+        )
+
+    text = _decode(raw, "body")
+    if content_type == "application/json" or (
+        not content_type and text.lstrip().startswith("{")
+    ):
+        return _json(raw, content_type, text)
+    return _form(raw, content_type, text)
+
+
+def _decode(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadPayload(
+            f"The {what} is not UTF-8 text (bad byte at position {exc.start})."
+        ) from exc
+
+
+def _json(raw: bytes, content_type: str, text: str) -> Body:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise BadPayload(f"The body is not valid JSON: {exc}.") from exc
+    if not isinstance(data, dict):
+        raise BadPayload(f"Expected a JSON object, got a JSON {type(data).__name__}.")
+    return Body(raw=raw, content_type=content_type, fields=data)
+
+
+def _form(raw: bytes, content_type: str, text: str) -> Body:
+    pairs = tuple(parse_qsl(text, keep_blank_values=True))
+    fields: dict[str, Any] = {}
+    for key, value in pairs:
+        fields.setdefault(key, value)
+    return Body(raw=raw, content_type=content_type, fields=fields, pairs=pairs)

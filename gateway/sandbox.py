@@ -1,0 +1,219 @@
+"""A local stand-in for the CRM's tickets API, strict about its contract.
+
+It issues OAuth2 client-credentials tokens, creates tickets only for a valid
+bearer token and a payload whose fields are all strings with ``subject`` and
+``status`` set, and lists what it created. It can also be told to fail
+(``POST /_sandbox/faults``) or to revoke its tokens, so that outages, rate
+limits and revoked tokens can be tried without a real CRM.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import logging
+import secrets
+import threading
+import time
+from typing import Any
+
+from flask import Blueprint, Flask, Response, jsonify, request
+
+logger = logging.getLogger(__name__)
+
+CREATED_MESSAGE = "טיקט נוצר בהצלחה"
+TICKET_FIELDS = (
+    "account_id",
+    "subject",
+    "msg",
+    "owner",
+    "department_id",
+    "priority_id",
+    "status",
+    "phone",
+    "email",
+)
+
+
+@dataclasses.dataclass
+class _Fault:
+    status: int
+    remaining: int
+    retry_after: str = ""
+    body: str = ""
+
+
+class SandboxState:
+    """Tokens, tickets and injected faults, shared by the sandbox's threads."""
+
+    def __init__(self, client_id: str, client_secret: str, token_ttl: int) -> None:
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_ttl = token_ttl
+        self.lock = threading.Lock()
+        self.tokens: dict[str, float] = {}
+        self.tickets: list[dict[str, Any]] = []
+        self.fault: _Fault | None = None
+        self.token_requests = 0
+
+    def issue_token(self) -> str:
+        token = secrets.token_urlsafe(24)
+        with self.lock:
+            self.tokens[token] = time.time() + self.token_ttl
+            self.token_requests += 1
+        return token
+
+    def token_valid(self, token: str) -> bool:
+        with self.lock:
+            return self.tokens.get(token, 0) > time.time()
+
+    def take_fault(self) -> _Fault | None:
+        with self.lock:
+            fault = self.fault
+            if fault is None:
+                return None
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self.fault = None
+            return fault
+
+    def add_ticket(self, ticket: dict[str, str]) -> str:
+        ticket_id = str(secrets.randbelow(9 * 10**38) + 10**38)
+        with self.lock:
+            self.tickets.append(
+                {"id": ticket_id, "created_at": time.time(), "ticket": ticket}
+            )
+        return ticket_id
+
+
+def sandbox_blueprint(
+    client_id: str = "ringdesk",
+    client_secret: str = "sandbox-secret",
+    token_ttl: int = 3600,
+) -> Blueprint:
+    """Build the sandbox's routes with a fresh, empty state."""
+    state = SandboxState(client_id, client_secret, token_ttl)
+    bp = Blueprint("sandbox", __name__)
+
+    @bp.post("/oauth/token")
+    def token() -> tuple[Response, int]:
+        if request.form.get("grant_type") != "client_credentials":
+            return _oauth_error("unsupported_grant_type", "use client_credentials")
+        given_id, given_secret = _client_credentials()
+        if (given_id, given_secret) != (state.client_id, state.client_secret):
+            return _oauth_error("invalid_client", "unknown client or wrong secret", 401)
+        return jsonify(
+            access_token=state.issue_token(),
+            token_type="Bearer",
+            expires_in=state.token_ttl,
+        ), 200
+
+    @bp.post("/v2/tickets/create")
+    def create() -> tuple[Response, int]:
+        fault = state.take_fault()
+        if fault is not None:
+            response = jsonify(error=fault.body or f"injected {fault.status}")
+            if fault.retry_after:
+                response.headers["Retry-After"] = fault.retry_after
+            return response, fault.status
+
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not state.token_valid(auth[7:]):
+            return jsonify(error="invalid or expired access token"), 401
+
+        ticket = request.get_json(silent=True)
+        problem = _contract_problem(ticket)
+        if problem:
+            return jsonify(error=problem), 400
+        assert isinstance(ticket, dict)
+        ticket_id = state.add_ticket(ticket)
+        logger.info("sandbox created ticket %s", ticket_id)
+        return jsonify(
+            id=ticket_id, message=CREATED_MESSAGE, ticket_status=ticket["status"]
+        ), 201
+
+    @bp.get("/_sandbox/tickets")
+    def listing() -> Response:
+        with state.lock:
+            return jsonify(tickets=list(state.tickets), count=len(state.tickets))
+
+    @bp.post("/_sandbox/faults")
+    def faults() -> tuple[Response, int]:
+        spec = request.get_json(silent=True) or {}
+        status = int(spec.get("status", 503))
+        with state.lock:
+            state.fault = _Fault(
+                status=status,
+                remaining=int(spec.get("count", 1)),
+                retry_after=str(spec.get("retry_after", "")),
+                body=str(spec.get("body", "")),
+            )
+        return jsonify(fault=dataclasses.asdict(state.fault)), 200
+
+    @bp.delete("/_sandbox/faults")
+    def clear_faults() -> tuple[Response, int]:
+        with state.lock:
+            state.fault = None
+        return jsonify(fault=None), 200
+
+    @bp.post("/_sandbox/revoke")
+    def revoke() -> tuple[Response, int]:
+        with state.lock:
+            revoked = len(state.tokens)
+            state.tokens.clear()
+        return jsonify(revoked=revoked), 200
+
+    @bp.get("/_sandbox/stats")
+    def stats() -> Response:
+        with state.lock:
+            return jsonify(
+                tickets=len(state.tickets), token_requests=state.token_requests
+            )
+
+    return bp
+
+
+def _client_credentials() -> tuple[str, str]:
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Basic "):
+        try:
+            decoded = base64.b64decode(auth[6:]).decode()
+        except ValueError:
+            return "", ""
+        client_id, _, secret = decoded.partition(":")
+        return client_id, secret
+    return request.form.get("client_id", ""), request.form.get("client_secret", "")
+
+
+def _oauth_error(
+    code: str, description: str, status: int = 400
+) -> tuple[Response, int]:
+    return jsonify(error=code, error_description=description), status
+
+
+def _contract_problem(ticket: Any) -> str:
+    """Say what breaks the documented create contract, or ``""``."""
+    if not isinstance(ticket, dict):
+        return "expected a JSON object body"
+    unknown = sorted(set(ticket) - set(TICKET_FIELDS))
+    if unknown:
+        return f"unknown field(s) {unknown}"
+    for name, value in ticket.items():
+        if not isinstance(value, str):
+            return f"field {name!r} must be a string, got {type(value).__name__}"
+    for name in ("subject", "status"):
+        if not ticket.get(name):
+            return f"field {name!r} is required"
+    return ""
+
+
+def create_sandbox_app(
+    client_id: str = "ringdesk",
+    client_secret: str = "sandbox-secret",
+    token_ttl: int = 3600,
+) -> Flask:
+    """The sandbox as an app of its own, for ``ringdesk sandbox``."""
+    app = Flask("ringdesk.sandbox")
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.register_blueprint(sandbox_blueprint(client_id, client_secret, token_ttl))
+    return app

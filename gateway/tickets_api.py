@@ -1,0 +1,170 @@
+"""The client of the CRM's tickets API: OAuth2 client credentials, one call.
+
+The token is fetched with the client-credentials grant, reused until shortly
+before it expires, and fetched again on a 401 (once per send: a second 401
+means the credentials themselves are wrong, which waiting may fix, so it is
+retried later rather than parked).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error, TokenExpiredError
+from requests_oauthlib import OAuth2Session
+
+from gateway.db import utcnow
+from gateway.errors import PermanentDelivery, RetryableDelivery
+
+logger = logging.getLogger(__name__)
+
+CREATE_PATH = "/v2/tickets/create"
+RESPONSE_LIMIT = 500
+_EXPIRY_MARGIN = 60.0
+_RETRYABLE = {408, 425, 429}
+
+
+class TicketsApi:
+    """Creates tickets; one instance per worker, holding its token."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        timeout: float = 10.0,
+    ) -> None:
+        self.create_url = base_url.rstrip("/") + CREATE_PATH
+        self.token_url = token_url
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.timeout = timeout
+        self._session = OAuth2Session(client=BackendApplicationClient(client_id))
+
+    def __repr__(self) -> str:
+        return f"<TicketsApi {self.create_url} client_id={self.client_id!r}>"
+
+    def create(self, payload: dict[str, str]) -> tuple[str, requests.Response]:
+        """Create one ticket and return its id (a string) with the response.
+
+        :raises RetryableDelivery: network error, 408, 429, 5xx, or 401 twice.
+        :raises PermanentDelivery: any other 4xx, or a 2xx without an id.
+        """
+        response = self._post(payload)
+        if response.status_code == 401:
+            logger.info("tickets API answered 401; fetching a new token")
+            self._fetch_token()
+            response = self._post(payload)
+
+        _raise_for_status(response)
+        return _ticket_id(response), response
+
+    def _post(self, payload: dict[str, str]) -> requests.Response:
+        if self._token_expiring():
+            self._fetch_token()
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        try:
+            response: requests.Response = self._session.post(
+                self.create_url, data=body, headers=headers, timeout=self.timeout
+            )
+        except TokenExpiredError as exc:
+            self._session.token = {}
+            raise RetryableDelivery(
+                "the access token expired before it could be used"
+            ) from exc
+        except requests.RequestException as exc:
+            raise RetryableDelivery(f"tickets API unreachable: {exc}") from exc
+        logger.info(
+            "POST %s -> %s in %.0f ms",
+            self.create_url,
+            response.status_code,
+            response.elapsed.total_seconds() * 1000,
+        )
+        return response
+
+    def _token_expiring(self) -> bool:
+        token = self._session.token or {}
+        expires_at = token.get("expires_at")
+        if not token.get("access_token"):
+            return True
+        return (
+            expires_at is not None and float(expires_at) - _EXPIRY_MARGIN < time.time()
+        )
+
+    def _fetch_token(self) -> None:
+        try:
+            self._session.fetch_token(
+                self.token_url,
+                client_id=self.client_id,
+                client_secret=self._client_secret,
+                include_client_id=True,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise RetryableDelivery(f"token endpoint unreachable: {exc}") from exc
+        except (OAuth2Error, ValueError) as exc:
+            raise RetryableDelivery(
+                f"token endpoint refused the client credentials: {exc}"
+            ) from exc
+        logger.info("fetched an access token from %s", self.token_url)
+
+
+def _raise_for_status(response: requests.Response) -> None:
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+
+    snippet = response.text[:RESPONSE_LIMIT]
+    message = f"tickets API answered {status}: {snippet}"
+    if status in _RETRYABLE or status >= 500 or status == 401:
+        raise RetryableDelivery(
+            message, status, snippet, retry_after=_retry_after(response)
+        )
+    raise PermanentDelivery(message, status, snippet)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """``Retry-After`` in seconds, from either of its two forms."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (moment - utcnow()).total_seconds())
+
+
+def _ticket_id(response: requests.Response) -> str:
+    """The new ticket's id, kept exactly as sent.
+
+    Numbers are parsed as text so that an API that sends the 39-digit id as
+    a JSON number still yields the exact digits.
+    """
+    try:
+        body: Any = json.loads(response.text, parse_int=str, parse_float=str)
+    except ValueError as exc:
+        raise PermanentDelivery(
+            f"tickets API answered {response.status_code} without JSON; the "
+            "ticket may exist, check before replaying.",
+            response.status_code,
+            response.text[:RESPONSE_LIMIT],
+        ) from exc
+    ticket_id = body.get("id") if isinstance(body, dict) else None
+    if ticket_id in (None, ""):
+        raise PermanentDelivery(
+            f"tickets API answered {response.status_code} without an id; the "
+            "ticket may exist, check before replaying.",
+            response.status_code,
+            response.text[:RESPONSE_LIMIT],
+        )
+    return str(ticket_id)

@@ -1,0 +1,171 @@
+"""``/webhooks/<vendor>``: receive, verify, parse, normalize, store, answer.
+
+The answer goes out only after the event is committed, so a 2xx always
+means the event is safe; delivery to the CRM happens later, in the worker,
+so an outage there never makes a vendor see an error and disable the hook.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import NotFound
+
+from gateway.config import Settings
+from gateway.errors import BadPayload, BadSignature, WebhookRejected
+from gateway.inbox import ACCEPTED, Receipt, store_event
+from gateway.payloads import Body, read_body
+from gateway.redact import clean, mask_phone
+from gateway.signatures import VERIFIERS
+from mappings.event import CallEvent
+from mappings.policy import decide
+from mappings.registry import SCHEMAS, schema_for
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("webhooks", __name__)
+
+_METHODS = {"twilio": ("GET", "POST")}
+
+
+@bp.route("/webhooks/<vendor>", methods=["GET", "POST"])
+@bp.route("/webhooks/<vendor>/<token>", methods=["GET", "POST"])
+def receive(vendor: str, token: str | None = None) -> tuple[Response, int]:
+    if vendor not in SCHEMAS:
+        raise NotFound(
+            f"No vendor called {vendor!r}; expected one of {sorted(SCHEMAS)}."
+        )
+    if request.method not in _METHODS.get(vendor, ("POST",)):
+        return _reject(
+            vendor, WebhookRejected(f"{vendor} webhooks must be POSTed."), 405
+        )
+
+    try:
+        event, receipt = accept_webhook(vendor, _settings())
+    except WebhookRejected as exc:
+        return _reject(vendor, exc)
+    except SQLAlchemyError:
+        logger.exception("%s webhook could not be stored", vendor)
+        error = WebhookRejected("The event could not be stored; send it again.")
+        return _reject(vendor, error, 503)
+
+    _log_receipt(event, receipt)
+    return _answer(vendor, event, receipt)
+
+
+def accept_webhook(vendor: str, settings: Settings) -> tuple[CallEvent, Receipt]:
+    """Run one webhook from raw body to stored event.
+
+    :raises WebhookRejected: with the 4xx the vendor should see.
+    """
+    body = read_body(request)
+    verify_signature(vendor, body, settings)
+    event = load_event(vendor, body, settings)
+    decision = decide(event, settings.triggers_for(vendor))
+    receipt = store_event(
+        current_app.extensions["ringdesk.engine"],
+        event,
+        decision,
+        body.raw,
+        body.content_type,
+        settings.settle_for(vendor),
+    )
+    return event, receipt
+
+
+def verify_signature(vendor: str, body: Body, settings: Settings) -> None:
+    secrets = settings.secrets.get(vendor, ())
+    if not secrets:
+        if vendor in settings.allow_unsigned:
+            return
+        raise BadSignature(
+            f"{vendor} webhooks are refused: no secret is configured. Set its "
+            f"secret, or ALLOW_UNSIGNED={vendor} to accept them unchecked."
+        )
+    VERIFIERS[vendor](request, body, secrets, settings.public_url)
+
+
+def load_event(vendor: str, body: Body, settings: Settings) -> CallEvent:
+    schema = schema_for(vendor, settings.style.region)
+    try:
+        return schema.load_event(body.fields)
+    except ValidationError as exc:
+        raise BadPayload(
+            f"The {vendor} payload is invalid: {_describe(exc.messages)}",
+            details=exc.messages,
+        ) from exc
+
+
+def _describe(messages: Any, path: tuple[str, ...] = ()) -> str:
+    """Flatten marshmallow's nested messages into ``field: problem`` text."""
+    if isinstance(messages, dict):
+        return "; ".join(
+            _describe(value, path if key == "_schema" else (*path, str(key)))
+            for key, value in messages.items()
+        )
+    if isinstance(messages, list) and not all(isinstance(m, str) for m in messages):
+        return "; ".join(_describe(message, path) for message in messages)
+    if isinstance(messages, list):
+        messages = " ".join(messages)
+    return f"{'.'.join(path) or 'payload'}: {messages}"
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.extensions["ringdesk.settings"]
+    return settings
+
+
+def _log_receipt(event: CallEvent, receipt: Receipt) -> None:
+    logger.info(
+        "%s %s event %s call %s from %s: %s%s",
+        clean(event.event_id),
+        event.vendor,
+        event.kind.value,
+        clean(event.call_id),
+        mask_phone(event.caller) if event.caller else "no phone",
+        receipt.outcome,
+        f" ({clean(receipt.reason)})" if receipt.reason else "",
+    )
+
+
+def _answer(vendor: str, event: CallEvent, receipt: Receipt) -> tuple[Response, int]:
+    status = 202 if receipt.outcome == ACCEPTED else 200
+    body: dict[str, Any] = {
+        "status": receipt.outcome,
+        "event_id": receipt.event_row,
+        "vendor_event_id": event.event_id,
+        "message": _message(receipt),
+    }
+    if vendor == "voicenter":
+        # Voicenter expects this exact reply shape and plain 200; anything
+        # else makes it send the same record again.
+        body = {"Err": 0, "Errdesc": "OK", **body}
+        status = 200
+    return jsonify(body), status
+
+
+def _message(receipt: Receipt) -> str:
+    if receipt.outcome == ACCEPTED:
+        return "Event stored; its ticket will be sent after the call settles."
+    if receipt.outcome == "duplicate":
+        return "This event was received before; nothing new was stored."
+    return f"Event stored, no ticket: {receipt.reason}."
+
+
+def _reject(
+    vendor: str, exc: WebhookRejected, status: int | None = None
+) -> tuple[Response, int]:
+    code = status or exc.status
+    logger.warning(
+        "%s webhook refused with %s: %s", vendor, code, clean(exc.message, 500)
+    )
+    body: dict[str, Any] = {"status": "rejected", "error": exc.message}
+    if exc.details is not None:
+        body["details"] = exc.details
+    if vendor == "voicenter":
+        body = {"Err": 1 if code == 400 else 2, "Errdesc": exc.message, **body}
+    return jsonify(body), code
