@@ -166,7 +166,7 @@ def _kind(name: str, call: dict[str, Any]) -> EventKind:
         return EventKind.PROGRESS
     if call["voicemail"]:
         return EventKind.VOICEMAIL
-    if call["answered_at"] is None:
+    if call["answered_at"] is None and call["direction"] != "outbound":
         return EventKind.MISSED_CALL
     return EventKind.CALL_ENDED
 
@@ -197,7 +197,7 @@ def _contact_name(contact: dict[str, Any]) -> str:
     person = f"{first} {last}".strip()
     company = text(contact.get("company_name"))
     if person and company:
-        return f"{person} ({company})"
+        return f"{person}, {company}"
     return person or company
 
 

@@ -50,7 +50,9 @@ def decide(event: CallEvent, triggers: frozenset[str] = DEFAULT_TRIGGERS) -> Dec
     if trigger is None:
         return Decision(False, _why_not(event))
     if trigger not in triggers:
-        return Decision(False, f"'{trigger}' is not a ticket trigger here")
+        if trigger == "answered":
+            return Decision(False, "answered calls without notes do not make tickets")
+        return Decision(False, f"'{trigger}' is not one of the ticket triggers")
     return Decision(True, trigger)
 
 

@@ -163,6 +163,8 @@ def _who(call: Call, style: TicketStyle) -> str:
     if name:
         return name
     raw = call.text("caller_raw")
+    if not raw:
+        return "an unknown caller"
     return "a hidden number" if is_hidden(raw) else raw
 
 
@@ -194,6 +196,8 @@ def _caller_line(call: Call) -> str:
     caller, raw = call.text("caller"), call.text("caller_raw")
     if caller:
         return caller
+    if not raw:
+        return "unknown"
     return "hidden" if is_hidden(raw) else f"{raw} (not a phone number)"
 
 
