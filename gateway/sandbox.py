@@ -3,7 +3,8 @@
 It issues OAuth2 client-credentials tokens, creates tickets only for a valid
 bearer token and a payload whose fields are all strings with ``subject`` and
 ``status`` set, and lists what it created. It can also be told to fail
-(``POST /_sandbox/faults``) or to revoke its tokens, so that outages, rate
+(``POST /_sandbox/faults``), to answer slowly (``POST /_sandbox/latency``)
+or to revoke its tokens (``POST /_sandbox/revoke``), so that outages, rate
 limits and revoked tokens can be tried without a real CRM.
 """
 
@@ -54,6 +55,7 @@ class SandboxState:
         self.tokens: dict[str, float] = {}
         self.tickets: list[dict[str, Any]] = []
         self.fault: _Fault | None = None
+        self.latency = 0.0
         self.token_requests = 0
 
     def issue_token(self) -> str:
@@ -110,6 +112,8 @@ def sandbox_blueprint(
 
     @bp.post("/v2/tickets/create")
     def create() -> tuple[Response, int]:
+        if state.latency:
+            time.sleep(state.latency)
         fault = state.take_fault()
         if fault is not None:
             response = jsonify(error=fault.body or f"injected {fault.status}")
@@ -155,6 +159,13 @@ def sandbox_blueprint(
         with state.lock:
             state.fault = None
         return jsonify(fault=None), 200
+
+    @bp.post("/_sandbox/latency")
+    def latency() -> tuple[Response, int]:
+        spec = request.get_json(silent=True) or {}
+        with state.lock:
+            state.latency = max(0.0, float(spec.get("seconds", 0)))
+        return jsonify(seconds=state.latency), 200
 
     @bp.post("/_sandbox/revoke")
     def revoke() -> tuple[Response, int]:
