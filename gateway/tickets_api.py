@@ -9,10 +9,12 @@ retried later rather than parked).
 from __future__ import annotations
 
 import json
+import os
 import logging
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error, TokenExpiredError
@@ -27,6 +29,7 @@ CREATE_PATH = "/v2/tickets/create"
 RESPONSE_LIMIT = 500
 _EXPIRY_MARGIN = 60.0
 _RETRYABLE = {408, 425, 429}
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class TicketsApi:
@@ -45,6 +48,7 @@ class TicketsApi:
         self.client_id = client_id
         self._client_secret = client_secret
         self.timeout = timeout
+        _allow_loopback_http(token_url)
         self._session = OAuth2Session(client=BackendApplicationClient(client_id))
 
     def __repr__(self) -> str:
@@ -114,6 +118,18 @@ class TicketsApi:
                 f"token endpoint refused the client credentials: {exc}"
             ) from exc
         logger.info("fetched an access token from %s", self.token_url)
+
+
+def _allow_loopback_http(token_url: str) -> None:
+    """Let oauthlib use plain HTTP, but only to this machine (the sandbox).
+
+    oauthlib refuses ``http://`` token URLs unless a process-wide switch is
+    set; a real token endpoint must be HTTPS, so the switch is only set for
+    loopback addresses.
+    """
+    parts = urlsplit(token_url)
+    if parts.scheme == "http" and parts.hostname in _LOOPBACK:
+        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
 
 
 def _raise_for_status(response: requests.Response) -> None:

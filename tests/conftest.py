@@ -3,7 +3,6 @@ and a real sandbox tickets API on a local port."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import uuid
@@ -15,50 +14,19 @@ import requests
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from helpers import SANDBOX_ID, SANDBOX_SECRET, make_settings
 from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 
 from gateway import migrate
 from gateway.app import create_app
-from gateway.config import SANDBOX_STATUS_ID, Settings
+from gateway.config import Settings
 from gateway.db import make_engine
 from gateway.sandbox import create_sandbox_app
-from mappings.routing import Route
 
-FIXTURES = Path(__file__).parent / "fixtures"
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-TWILIO_TOKEN = "test-twilio-auth-token"
-AIRCALL_TOKEN = "fake-webhook-token-0001"
-VOICENTER_TOKEN = "test-voicenter-url-token"
-SANDBOX_ID = "ringdesk"
-SANDBOX_SECRET = "sandbox-secret"
-
-
-def fixture_path(vendor: str, name: str) -> Path:
-    return FIXTURES / vendor / name
-
-
-def make_settings(**changes: object) -> Settings:
-    base = Settings(
-        database_url="sqlite://",
-        secrets={
-            "twilio": (TWILIO_TOKEN,),
-            "aircall": (AIRCALL_TOKEN,),
-            "voicenter": (VOICENTER_TOKEN,),
-        },
-        default_route=Route(status=SANDBOX_STATUS_ID),
-        settle_seconds={"twilio": 0.0, "aircall": 0.0, "voicenter": 0.0},
-        oauth_client_id=SANDBOX_ID,
-        oauth_client_secret=SANDBOX_SECRET,
-        retry_base_seconds=0.01,
-        retry_max_seconds=0.05,
-        retry_max_attempts=5,
-        http_timeout=5.0,
-        poll_seconds=0.05,
-    )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
 
 
 @pytest.fixture

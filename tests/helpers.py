@@ -2,18 +2,47 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from gateway.config import SANDBOX_STATUS_ID, Settings
 from gateway.signatures import twilio_signature
+from mappings.routing import Route
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TWILIO_TOKEN = "test-twilio-auth-token"
+AIRCALL_TOKEN = "fake-webhook-token-0001"
 VOICENTER_TOKEN = "test-voicenter-url-token"
+SANDBOX_ID = "ringdesk"
+SANDBOX_SECRET = "sandbox-secret"
 FORM = "application/x-www-form-urlencoded"
+
+
+def make_settings(**changes: Any) -> Settings:
+    """Settings for tests: every vendor signed, no settle wait, fast retries."""
+    base = Settings(
+        database_url="sqlite://",
+        secrets={
+            "twilio": (TWILIO_TOKEN,),
+            "aircall": (AIRCALL_TOKEN,),
+            "voicenter": (VOICENTER_TOKEN,),
+        },
+        default_route=Route(status=SANDBOX_STATUS_ID),
+        settle_seconds={"twilio": 0.0, "aircall": 0.0, "voicenter": 0.0},
+        oauth_client_id=SANDBOX_ID,
+        oauth_client_secret=SANDBOX_SECRET,
+        retry_base_seconds=0.01,
+        retry_max_seconds=0.05,
+        retry_max_attempts=5,
+        http_timeout=5.0,
+        poll_seconds=0.05,
+    )
+    return dataclasses.replace(base, **changes)
 
 
 def read(vendor: str, name: str) -> bytes:

@@ -1,0 +1,235 @@
+"""The store on SQLite and PostgreSQL: dedup, one ticket per call, settle
+windows, leases and claims."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from gateway.db import events, tickets, utcnow
+from gateway.inbox import ACCEPTED, DUPLICATE, IGNORED, LATE, store_event
+from gateway.outbox import (
+    DEAD,
+    DELIVERED,
+    PENDING,
+    SENDING,
+    Attempt,
+    claim_due,
+    record_attempt,
+    replay,
+)
+from mappings.event import CallEvent, EventKind
+from mappings.policy import Decision
+
+TICKET = Decision(True, "missed")
+NO_TICKET = Decision(False, "intermediate status does not make a ticket")
+
+
+def event(event_id: str = "e1", call_id: str = "c1", **values: object) -> CallEvent:
+    return CallEvent(
+        vendor="aircall",
+        event_id=event_id,
+        call_id=call_id,
+        kind=EventKind.MISSED_CALL,
+        caller="+15550100123",
+        **values,  # type: ignore[arg-type]
+    )
+
+
+def build(found: list[CallEvent]) -> dict[str, str]:
+    return {"subject": f"{len(found)} events", "status": "1"}
+
+
+def count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar())
+
+
+def ticket_row(engine: Engine) -> sa.Row[tuple[object, ...]]:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(tickets)).one()
+
+
+def store(engine: Engine, item: CallEvent, decision: Decision = TICKET, **kw: object):  # type: ignore[no-untyped-def]
+    return store_event(engine, item, decision, b"{}", "application/json", 0.0, **kw)  # type: ignore[arg-type]
+
+
+def test_event_is_stored_once(engine: Engine) -> None:
+    first = store(engine, event())
+    again = store(engine, event())
+
+    assert first.outcome == ACCEPTED
+    assert again.outcome == DUPLICATE
+    assert again.event_row == first.event_row
+    assert count(engine, events) == 1
+
+
+def test_concurrent_duplicates_cannot_both_win(engine: Engine) -> None:
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def send() -> None:
+        barrier.wait()
+        outcomes.append(store(engine, event()).outcome)
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == [ACCEPTED] + [DUPLICATE] * 5
+    assert count(engine, events) == 1
+    assert count(engine, tickets) == 1
+
+
+def test_concurrent_events_of_one_call_open_one_ticket(engine: Engine) -> None:
+    barrier = threading.Barrier(6)
+
+    def send(number: int) -> None:
+        barrier.wait()
+        store(engine, event(f"e{number}"))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert count(engine, events) == 6
+    assert count(engine, tickets) == 1
+
+
+def test_ignored_event_opens_no_ticket_but_joins_one(engine: Engine) -> None:
+    assert store(engine, event("status"), NO_TICKET).outcome == IGNORED
+    assert count(engine, tickets) == 0
+
+    store(engine, event("voicemail"))
+    [claim] = claim_due(engine, "w1", build, 60)
+
+    assert claim.payload["subject"] == "2 events"
+
+
+def test_ticket_waits_for_its_settle_window(engine: Engine) -> None:
+    now = utcnow()
+    store_event(engine, event(), TICKET, b"", "", 30.0, now=now)
+
+    assert claim_due(engine, "w1", build, 60, now=now + timedelta(seconds=29)) == []
+    assert len(claim_due(engine, "w1", build, 60, now=now + timedelta(seconds=31))) == 1
+
+
+def test_event_after_payload_is_frozen_is_late(engine: Engine) -> None:
+    store(engine, event("first"))
+    claim_due(engine, "w1", build, 60)
+
+    receipt = store(engine, event("second"))
+
+    assert receipt.outcome == LATE
+    assert "already made" in receipt.reason
+
+
+def test_claimed_ticket_is_not_claimed_twice(engine: Engine) -> None:
+    store(engine, event())
+
+    first = claim_due(engine, "w1", build, 60)
+    second = claim_due(engine, "w2", build, 60)
+
+    assert len(first) == 1
+    assert second == []
+    assert ticket_row(engine).state == SENDING
+
+
+def test_parallel_claims_split_the_work(engine: Engine) -> None:
+    for number in range(20):
+        store(engine, event(f"e{number}", f"c{number}"))
+    barrier = threading.Barrier(4)
+    claimed: list[int] = []
+
+    def work(owner: str) -> None:
+        barrier.wait()
+        for claim in claim_due(engine, owner, build, 60, limit=5):
+            claimed.append(claim.ticket_row)
+
+    threads = [threading.Thread(target=work, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(claimed) == len(set(claimed))
+    assert len(claimed) == 20
+
+
+def test_expired_lease_is_claimed_again(engine: Engine) -> None:
+    now = utcnow()
+    store(engine, event(), now=now)
+    [crashed] = claim_due(engine, "dead-worker", build, 5, now=now)
+
+    assert claim_due(engine, "w2", build, 5, now=now + timedelta(seconds=4)) == []
+    [again] = claim_due(engine, "w2", build, 5, now=now + timedelta(seconds=6))
+
+    assert again.ticket_row == crashed.ticket_row
+    assert again.payload == crashed.payload
+
+
+def test_result_from_a_lost_lease_does_not_overwrite(engine: Engine) -> None:
+    now = utcnow()
+    store(engine, event(), now=now)
+    [stale] = claim_due(engine, "w1", build, 5, now=now)
+    claim_due(engine, "w2", build, 5, now=now + timedelta(seconds=6))
+    attempt = Attempt(now, 10, 503, "retry", "late answer")
+
+    kept = record_attempt(engine, stale, "w1", attempt, PENDING, due_at=now)
+
+    assert kept is False
+    assert ticket_row(engine).state == SENDING
+
+
+def test_delivery_is_recorded_with_remote_id(engine: Engine) -> None:
+    store(engine, event())
+    [claim] = claim_due(engine, "w1", build, 60)
+    ticket_id = "271911966272026940869079307116515873576"
+    attempt = Attempt(utcnow(), 12, 201, "created", "{}")
+
+    assert record_attempt(engine, claim, "w1", attempt, DELIVERED, remote_id=ticket_id)
+
+    row = ticket_row(engine)
+    assert (row.state, row.remote_id, row.attempts) == (DELIVERED, ticket_id, 1)
+
+
+def test_dead_ticket_is_replayed(engine: Engine) -> None:
+    store(engine, event())
+    [claim] = claim_due(engine, "w1", build, 60)
+    record_attempt(
+        engine, claim, "w1", Attempt(utcnow(), 5, 400, "dead", "bad"), DEAD
+    )
+
+    assert ticket_row(engine).last_error == "bad"
+    assert replay(engine, all_dead=True) == 1
+    assert ticket_row(engine).state == PENDING
+    assert len(claim_due(engine, "w1", build, 60)) == 1
+
+
+def test_unbuildable_ticket_is_parked_not_blocking(engine: Engine) -> None:
+    store(engine, event("a", "broken"))
+    store(engine, event("b", "fine"))
+
+    def picky(found: list[CallEvent]) -> dict[str, str]:
+        if found[0].call_id == "broken":
+            raise ValueError("cannot build this one")
+        return build(found)
+
+    claims = claim_due(engine, "w1", picky, 60)
+
+    assert [c.call_id for c in claims] == ["fine"]
+    with engine.connect() as conn:
+        state, error = conn.execute(
+            sa.select(tickets.c.state, tickets.c.last_error).where(
+                tickets.c.call_id == "broken"
+            )
+        ).one()
+    assert state == DEAD
+    assert "cannot build this one" in error

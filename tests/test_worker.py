@@ -1,0 +1,245 @@
+"""Delivery against a real sandbox tickets API on a local port: retries,
+backoff, Retry-After, tokens, dead letters, and one ticket per call."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from conftest import Sandbox
+from flask.testing import FlaskClient
+from helpers import make_settings, post_aircall, post_twilio, read
+from sqlalchemy.engine import Engine
+
+from gateway.app import create_app
+from gateway.config import SANDBOX_STATUS_ID, Settings
+from gateway.db import attempts, tickets, utcnow
+from gateway.outbox import DEAD, DELIVERED, PENDING
+from gateway.worker import Worker, make_api
+
+
+def worker_for(settings: Settings, engine: Engine) -> Worker:
+    return Worker(settings, engine, make_api(settings))
+
+
+def gateway(settings: Settings, engine: Engine) -> FlaskClient:
+    return create_app(settings, engine, mount_sandbox=False).test_client()
+
+
+def ticket_rows(engine: Engine) -> list[sa.Row[tuple[object, ...]]]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(tickets).order_by(tickets.c.id)).all())
+
+
+def attempt_rows(engine: Engine) -> list[sa.Row[tuple[object, ...]]]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(attempts).order_by(attempts.c.id)).all())
+
+
+def make_due(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            tickets.update()
+            .where(tickets.c.state == PENDING)
+            .values(due_at=utcnow() - timedelta(seconds=1))
+        )
+
+
+def test_ticket_is_created_with_exact_ids_and_text(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    client = gateway(delivery_settings, sqlite_engine)
+    post_aircall(client, "call_commented.json")
+
+    assert worker_for(delivery_settings, sqlite_engine).run_once() == 1
+
+    [created] = sandbox.tickets
+    ticket = created["ticket"]
+    assert isinstance(ticket, dict)
+    assert ticket["status"] == SANDBOX_STATUS_ID
+    assert ticket["phone"] == "0500000145"
+    assert "הלקוח מבקש החזר כספי על הזמנה 12345 🙏".encode() in ticket["msg"].encode()
+    assert all(isinstance(value, str) for value in ticket.values())
+    [row] = ticket_rows(sqlite_engine)
+    assert row.state == DELIVERED
+    assert row.remote_id == created["id"]
+    assert isinstance(row.remote_id, str) and len(row.remote_id) == 39
+
+
+@pytest.mark.parametrize(
+    "order", list(itertools.permutations(["status", "recording", "transcription"]))
+)
+def test_twilio_voicemail_callbacks_make_one_ticket_in_any_order(
+    delivery_settings: Settings,
+    sqlite_engine: Engine,
+    sandbox: Sandbox,
+    order: tuple[str, ...],
+) -> None:
+    settings = make_settings(**{**delivery_settings.__dict__, "settle_seconds": {"twilio": 60}})
+    client = gateway(settings, sqlite_engine)
+    for part in order:
+        post_twilio(client, f"voicemail_{part}.form")
+
+    make_due(sqlite_engine)
+    worker_for(settings, sqlite_engine).run_once()
+
+    [created] = sandbox.tickets
+    ticket = created["ticket"]
+    assert isinstance(ticket, dict)
+    assert ticket["subject"] == "Voicemail from +1 555-010-0125 (TEST CALLER)"
+    assert "my order number is 12345" in ticket["msg"]
+    assert "Recordings/RE0000000000000000000000000000b009" in ticket["msg"]
+    assert "Duration: 41 s" in ticket["msg"]
+
+
+def test_api_down_then_back_delivers_each_ticket_once(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    settings = make_settings(**{**delivery_settings.__dict__, "retry_max_attempts": 50})
+    client = gateway(settings, sqlite_engine)
+    sandbox.fail(503, count=10_000)
+    body = json.loads(read("voicenter", "queue_abandoned.json"))
+    for number in range(50):
+        body["ivruniqueid"] = f"2026010111{number:06d}X"
+        response = client.post("/webhooks/voicenter/test-voicenter-url-token", json=body)
+        assert response.status_code == 200
+
+    worker = worker_for(settings, sqlite_engine)
+    worker.run_once()
+    assert sandbox.tickets == []
+    sandbox.fail(503, count=0)
+    for _ in range(10):
+        make_due(sqlite_engine)
+        worker.run_once()
+
+    calls = [t["ticket"]["msg"].rsplit("call ", 1)[1] for t in sandbox.tickets]  # type: ignore[index]
+    assert len(calls) == 50
+    assert len(set(calls)) == 50
+    assert {row.state for row in ticket_rows(sqlite_engine)} == {DELIVERED}
+
+
+def test_retry_after_is_honoured(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    sandbox.fail(429, retry_after="120")
+    before = utcnow()
+
+    worker_for(delivery_settings, sqlite_engine).run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert row.state == PENDING
+    wait = (row.due_at - before).total_seconds()
+    assert 119 <= wait <= 125
+    [attempt] = attempt_rows(sqlite_engine)
+    assert (attempt.http_status, attempt.outcome) == (429, "retry")
+
+
+def test_server_error_backs_off_then_delivers(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    sandbox.fail(502, count=2)
+    worker = worker_for(delivery_settings, sqlite_engine)
+
+    for _ in range(3):
+        make_due(sqlite_engine)
+        worker.run_once()
+
+    assert [a.outcome for a in attempt_rows(sqlite_engine)] == ["retry", "retry", "created"]
+    assert len(sandbox.tickets) == 1
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    settings = make_settings(retry_base_seconds=2.0, retry_max_seconds=30.0)
+    worker = Worker(settings, sa.create_engine("sqlite://"), make_api(settings))
+
+    waits = [worker.backoff(number) for number in range(1, 8)]
+
+    assert 1.0 <= waits[0] <= 2.0
+    assert 4.0 <= waits[2] <= 8.0
+    assert all(15.0 <= wait <= 30.0 for wait in waits[4:])
+    assert worker.backoff(1, retry_after=7.0) == 7.0
+
+
+def test_client_error_parks_ticket_as_dead_with_response(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    sandbox.fail(400)
+
+    worker_for(delivery_settings, sqlite_engine).run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert row.state == DEAD
+    assert "injected 400" in row.last_error
+    [attempt] = attempt_rows(sqlite_engine)
+    assert (attempt.http_status, attempt.outcome) == (400, "dead")
+
+
+def test_exhausted_retries_park_ticket_as_dead(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    sandbox.fail(503, count=100)
+    worker = worker_for(delivery_settings, sqlite_engine)
+
+    for _ in range(delivery_settings.retry_max_attempts + 2):
+        make_due(sqlite_engine)
+        worker.run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert row.state == DEAD
+    assert row.attempts == delivery_settings.retry_max_attempts
+
+
+def test_revoked_token_is_replaced_without_losing_the_ticket(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    client = gateway(delivery_settings, sqlite_engine)
+    worker = worker_for(delivery_settings, sqlite_engine)
+    post_aircall(client, "call_ended_missed.json")
+    worker.run_once()
+    sandbox.revoke_tokens()
+
+    post_aircall(client, "call_voicemail_left.json")
+    worker.run_once()
+
+    assert len(sandbox.tickets) == 2
+    assert sandbox.stats()["token_requests"] == 2
+    assert [a.outcome for a in attempt_rows(sqlite_engine)] == ["created", "created"]
+
+
+def test_token_is_reused_until_it_nears_expiry(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    client = gateway(delivery_settings, sqlite_engine)
+    worker = worker_for(delivery_settings, sqlite_engine)
+    for name in ("call_ended_missed.json", "call_voicemail_left.json"):
+        post_aircall(client, name)
+        worker.run_once()
+
+    assert sandbox.stats()["token_requests"] == 1
+    worker.api._session.token = {**worker.api._session.token, "expires_at": 0}  # noqa: SLF001
+
+    post_aircall(client, "call_commented.json")
+    worker.run_once()
+
+    assert sandbox.stats()["token_requests"] == 2
+    assert len(sandbox.tickets) == 3
+
+
+def test_unreachable_api_is_retried(sqlite_engine: Engine) -> None:
+    settings = make_settings(
+        tickets_api_url="http://127.0.0.1:9", oauth_token_url="http://127.0.0.1:9/t"
+    )
+    post_aircall(gateway(settings, sqlite_engine), "call_ended_missed.json")
+
+    worker_for(settings, sqlite_engine).run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert row.state == PENDING
+    assert "unreachable" in row.last_error
