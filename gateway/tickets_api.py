@@ -9,8 +9,8 @@ retried later rather than parked).
 from __future__ import annotations
 
 import json
-import os
 import logging
+import os
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any

@@ -86,7 +86,7 @@ def crm_phone(e164: str, region: str, style: str = "national") -> str:
         return e164
 
     number = phonenumbers.parse(e164, None)
-    if phonenumbers.region_code_for_number(number) != region:
+    if not _is_home(number, region):
         return e164
 
     national = phonenumbers.format_number(
@@ -98,8 +98,17 @@ def crm_phone(e164: str, region: str, style: str = "national") -> str:
 def display_phone(e164: str, region: str) -> str:
     """Write a number for a person to read in a subject line."""
     number = phonenumbers.parse(e164, None)
-    if phonenumbers.region_code_for_number(number) == region:
+    if _is_home(number, region):
         style = phonenumbers.PhoneNumberFormat.NATIONAL
     else:
         style = phonenumbers.PhoneNumberFormat.INTERNATIONAL
     return phonenumbers.format_number(number, style)
+
+
+def _is_home(number: phonenumbers.PhoneNumber, region: str) -> bool:
+    """Whether ``number`` is dialled nationally from ``region``.
+
+    Compared by country code rather than by region: made-up test numbers
+    and new ranges have no region, but still belong to their country code.
+    """
+    return bool(number.country_code == phonenumbers.country_code_for_region(region))

@@ -88,7 +88,9 @@ class Sandbox:
         app = create_sandbox_app(SANDBOX_ID, SANDBOX_SECRET, token_ttl)
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), daemon=True
+        )
 
     @property
     def tickets(self) -> list[dict[str, object]]:

@@ -27,7 +27,9 @@ from gateway.signatures import twilio_signature
 
 def stored(engine: Engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar())
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
+        )
 
 
 def test_twilio_signed_request_is_accepted(client: FlaskClient) -> None:
@@ -175,7 +177,10 @@ def test_twilio_token_rotation_accepts_old_and_new(sqlite_engine: Engine) -> Non
     client = create_app(settings, sqlite_engine, mount_sandbox=False).test_client()
 
     assert post_twilio(client, "status_busy.form").status_code == 202
-    assert post_twilio(client, "status_canceled.form", token="new-token").status_code == 202
+    assert (
+        post_twilio(client, "status_canceled.form", token="new-token").status_code
+        == 202
+    )
 
 
 def test_aircall_token_in_body_is_accepted(client: FlaskClient) -> None:

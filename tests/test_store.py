@@ -203,9 +203,7 @@ def test_delivery_is_recorded_with_remote_id(engine: Engine) -> None:
 def test_dead_ticket_is_replayed(engine: Engine) -> None:
     store(engine, event())
     [claim] = claim_due(engine, "w1", build, 60)
-    record_attempt(
-        engine, claim, "w1", Attempt(utcnow(), 5, 400, "dead", "bad"), DEAD
-    )
+    record_attempt(engine, claim, "w1", Attempt(utcnow(), 5, 400, "dead", "bad"), DEAD)
 
     assert ticket_row(engine).last_error == "bad"
     assert replay(engine, all_dead=True) == 1

@@ -200,9 +200,7 @@ def test_aircall_comment_keeps_hebrew_and_emoji() -> None:
 
     event = schema_for("aircall", "IL").load_event(payload)
 
-    assert event.comments == (
-        "Agent Example: הלקוח מבקש החזר כספי על הזמנה 12345 🙏",
-    )
+    assert event.comments == ("Agent Example: הלקוח מבקש החזר כספי על הזמנה 12345 🙏",)
     assert event.agent == "Agent Example"
 
 
@@ -228,7 +226,9 @@ def test_voicenter_bad_ivr_text_is_a_field_error() -> None:
 
 
 def test_voicenter_ai_summary_and_transcript_are_kept() -> None:
-    payload = load_fixture("voicenter", FIXTURES / "voicenter" / "answered_with_ai.json")
+    payload = load_fixture(
+        "voicenter", FIXTURES / "voicenter" / "answered_with_ai.json"
+    )
 
     event = schema_for("voicenter", "IL").load_event(payload)
 

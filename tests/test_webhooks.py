@@ -30,7 +30,9 @@ def rows(engine: Engine, table: sa.Table) -> list[sa.Row[tuple[object, ...]]]:
         return list(conn.execute(sa.select(table).order_by(table.c.id)).all())
 
 
-def test_new_event_is_stored_before_202(client: FlaskClient, sqlite_engine: Engine) -> None:
+def test_new_event_is_stored_before_202(
+    client: FlaskClient, sqlite_engine: Engine
+) -> None:
     response = post_aircall(client, "call_ended_missed.json")
 
     assert response.status_code == 202
@@ -40,7 +42,9 @@ def test_new_event_is_stored_before_202(client: FlaskClient, sqlite_engine: Engi
     assert [row.call_id for row in rows(sqlite_engine, tickets)] == ["900000001"]
 
 
-def test_repeated_event_is_a_duplicate(client: FlaskClient, sqlite_engine: Engine) -> None:
+def test_repeated_event_is_a_duplicate(
+    client: FlaskClient, sqlite_engine: Engine
+) -> None:
     first = post_twilio(client, "status_no_answer.form")
     second = post_twilio(client, "status_no_answer.form")
 
@@ -115,7 +119,9 @@ def test_body_over_the_limit_is_413(sqlite_engine: Engine) -> None:
     client = create_app(settings, sqlite_engine, mount_sandbox=False).test_client()
 
     response = client.post(
-        "/webhooks/aircall", data=b"{" + b" " * 2000 + b"}", content_type="application/json"
+        "/webhooks/aircall",
+        data=b"{" + b" " * 2000 + b"}",
+        content_type="application/json",
     )
 
     assert response.status_code == 413
@@ -200,7 +206,9 @@ def test_event_after_ticket_was_built_is_kept_as_late(
     assert len(rows(sqlite_engine, tickets)) == 1
 
 
-def test_database_failure_is_503_not_500(client: FlaskClient, sqlite_engine: Engine) -> None:
+def test_database_failure_is_503_not_500(
+    client: FlaskClient, sqlite_engine: Engine
+) -> None:
     with sqlite_engine.begin() as conn:
         conn.execute(sa.text("DROP TABLE attempts"))
         conn.execute(sa.text("DROP TABLE events"))

@@ -78,7 +78,9 @@ def test_twilio_voicemail_callbacks_make_one_ticket_in_any_order(
     sandbox: Sandbox,
     order: tuple[str, ...],
 ) -> None:
-    settings = make_settings(**{**delivery_settings.__dict__, "settle_seconds": {"twilio": 60}})
+    settings = make_settings(
+        **{**delivery_settings.__dict__, "settle_seconds": {"twilio": 60}}
+    )
     client = gateway(settings, sqlite_engine)
     for part in order:
         post_twilio(client, f"voicemail_{part}.form")
@@ -104,7 +106,9 @@ def test_api_down_then_back_delivers_each_ticket_once(
     body = json.loads(read("voicenter", "queue_abandoned.json"))
     for number in range(50):
         body["ivruniqueid"] = f"2026010111{number:06d}X"
-        response = client.post("/webhooks/voicenter/test-voicenter-url-token", json=body)
+        response = client.post(
+            "/webhooks/voicenter/test-voicenter-url-token", json=body
+        )
         assert response.status_code == 200
 
     worker = worker_for(settings, sqlite_engine)
@@ -149,7 +153,11 @@ def test_server_error_backs_off_then_delivers(
         make_due(sqlite_engine)
         worker.run_once()
 
-    assert [a.outcome for a in attempt_rows(sqlite_engine)] == ["retry", "retry", "created"]
+    assert [a.outcome for a in attempt_rows(sqlite_engine)] == [
+        "retry",
+        "retry",
+        "created",
+    ]
     assert len(sandbox.tickets) == 1
 
 
@@ -223,7 +231,7 @@ def test_token_is_reused_until_it_nears_expiry(
         worker.run_once()
 
     assert sandbox.stats()["token_requests"] == 1
-    worker.api._session.token = {**worker.api._session.token, "expires_at": 0}  # noqa: SLF001
+    worker.api._session.token = {**worker.api._session.token, "expires_at": 0}
 
     post_aircall(client, "call_commented.json")
     worker.run_once()
