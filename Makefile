@@ -9,7 +9,7 @@ PORT ?= 8000
 # Demo secrets for `make run`: real-shaped webhooks from the README are signed
 # with these. Set your own in the environment (or .env) for anything real.
 export TWILIO_AUTH_TOKEN ?= demo-twilio-token
-export AIRCALL_WEBHOOK_TOKEN ?= demo-aircall-token
+export AIRCALL_WEBHOOK_TOKEN ?= fake-webhook-token-0001
 export VOICENTER_URL_TOKEN ?= demo-voicenter-token
 export SETTLE_SECONDS_TWILIO ?= 15
 export SETTLE_SECONDS_AIRCALL ?= 15
