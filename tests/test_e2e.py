@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
+import gunicorn
 import pytest
 import requests
 
@@ -68,6 +69,9 @@ _SETTINGS_NAMES = {
     "WORKER_POLL_SECONDS",
 }
 _serials = itertools.count(1)
+# gunicorn 27 opens a control socket at one fixed path in $HOME, which the
+# stacks running side by side here would fight over.
+GUNICORN_ISOLATED = ("--no-control-socket",) if gunicorn.version_info >= (27,) else ()
 
 
 def free_port() -> int:
@@ -204,8 +208,8 @@ class Stack:
             DEFAULT_REGION="IL",
             PHONE_FORMAT="national",
             TIMEZONE="Asia/Jerusalem",
-            **overrides,
         )
+        env.update(overrides)
         return env
 
     def _spawn(self, name: str, *args: str) -> Process:
@@ -234,6 +238,7 @@ class Stack:
             "2",
             "--graceful-timeout",
             "5",
+            *GUNICORN_ISOLATED,
             "gateway:create_app()",
         )
         self.wait_until(lambda: self._answers("/healthz"), 30, "the gateway is up")
@@ -249,7 +254,7 @@ class Stack:
     def _answers(self, path: str, base: str = "") -> bool:
         try:
             response = requests.get((base or self.gateway_url) + path, timeout=2)
-        except requests.ConnectionError:
+        except requests.RequestException:
             return False
         return response.status_code == 200
 
