@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from environs import Env, EnvError
 
+from gateway.vendors import VENDORS
 from mappings.policy import DEFAULT_TRIGGERS, parse_triggers
 from mappings.registry import SCHEMAS
 from mappings.routing import Route, Rule, parse_rules
@@ -20,12 +21,6 @@ from mappings.ticket import TicketStyle
 
 SANDBOX_STATUS_ID = "233476065495939904005866822871905093425"
 DEFAULT_DATABASE_URL = "sqlite:///ringdesk.db"
-_SECRET_NAMES = {
-    "twilio": "TWILIO_AUTH_TOKEN",
-    "aircall": "AIRCALL_WEBHOOK_TOKEN",
-    "voicenter": "VOICENTER_URL_TOKEN",
-}
-_SETTLE_DEFAULTS = {"twilio": 60.0, "aircall": 45.0, "voicenter": 0.0}
 
 
 class ConfigError(Exception):
@@ -105,7 +100,8 @@ def _read(env: Env) -> Settings:
     return Settings(
         database_url=database_url(env.str("DATABASE_URL", DEFAULT_DATABASE_URL)),
         secrets={
-            vendor: tuple(env.list(name, [])) for vendor, name in _SECRET_NAMES.items()
+            name: tuple(env.list(vendor.secret_setting, []))
+            for name, vendor in VENDORS.items()
         },
         allow_unsigned=allow_unsigned,
         public_url=env.str("PUBLIC_URL", "").rstrip("/"),
@@ -123,8 +119,8 @@ def _read(env: Env) -> Settings:
         routing_rules=parse_rules(env.str("ROUTING_RULES", "")),
         triggers=_per_vendor_triggers(env),
         settle_seconds={
-            vendor: env.float(f"SETTLE_SECONDS_{vendor.upper()}", default)
-            for vendor, default in _SETTLE_DEFAULTS.items()
+            name: env.float(f"SETTLE_SECONDS_{name.upper()}", vendor.settle_seconds)
+            for name, vendor in VENDORS.items()
         },
         tickets_api_url=tickets_api_url,
         oauth_token_url=env.str("OAUTH_TOKEN_URL", ""),

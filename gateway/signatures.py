@@ -129,10 +129,3 @@ def _match_secret(given: str, secrets: Sequence[str], message: str) -> None:
         if hmac.compare_digest(given.encode(), secret.encode()):
             return
     raise BadSignature(message)
-
-
-VERIFIERS: dict[str, Verifier] = {
-    "twilio": verify_twilio,
-    "aircall": verify_aircall,
-    "voicenter": verify_voicenter,
-}

@@ -20,29 +20,26 @@ from gateway.errors import BadPayload, BadSignature, WebhookRejected
 from gateway.inbox import ACCEPTED, Receipt, store_event
 from gateway.payloads import Body, read_body
 from gateway.redact import clean, mask_phone
-from gateway.signatures import VERIFIERS
+from gateway.vendors import VENDORS
 from mappings.event import CallEvent
 from mappings.policy import decide
-from mappings.registry import SCHEMAS, schema_for
+from mappings.registry import schema_for
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("webhooks", __name__)
 
-_METHODS = {"twilio": ("GET", "POST")}
-
 
 @bp.route("/webhooks/<vendor>", methods=["GET", "POST"])
 @bp.route("/webhooks/<vendor>/<token>", methods=["GET", "POST"])
 def receive(vendor: str, token: str | None = None) -> tuple[Response, int]:
-    if vendor not in SCHEMAS:
+    if vendor not in VENDORS:
         raise NotFound(
-            f"No vendor called {vendor!r}; expected one of {sorted(SCHEMAS)}."
+            f"No vendor called {vendor!r}; expected one of {sorted(VENDORS)}."
         )
-    if request.method not in _METHODS.get(vendor, ("POST",)):
-        return _reject(
-            vendor, WebhookRejected(f"{vendor} webhooks must be POSTed."), 405
-        )
+    if request.method not in VENDORS[vendor].methods:
+        error = WebhookRejected(f"{vendor} webhooks must be sent with POST.")
+        return _reject(vendor, error, 405)
 
     try:
         event, receipt = accept_webhook(vendor, _settings())
@@ -86,7 +83,7 @@ def verify_signature(vendor: str, body: Body, settings: Settings) -> None:
             f"{vendor} webhooks are refused: no secret is configured. Set its "
             f"secret, or ALLOW_UNSIGNED={vendor} to accept them unchecked."
         )
-    VERIFIERS[vendor](request, body, secrets, settings.public_url)
+    VENDORS[vendor].verify(request, body, secrets, settings.public_url)
 
 
 def load_event(vendor: str, body: Body, settings: Settings) -> CallEvent:
@@ -140,11 +137,7 @@ def _answer(vendor: str, event: CallEvent, receipt: Receipt) -> tuple[Response, 
         "vendor_event_id": event.event_id,
         "message": _message(receipt),
     }
-    if vendor == "voicenter":
-        # Voicenter expects this exact reply shape and plain 200; anything
-        # else makes it send the same record again.
-        body = {"Err": 0, "Errdesc": "OK", **body}
-        status = 200
+    body, status = VENDORS[vendor].reply(body, status)
     return jsonify(body), status
 
 
@@ -166,6 +159,5 @@ def _reject(
     body: dict[str, Any] = {"status": "rejected", "error": exc.message}
     if exc.details is not None:
         body["details"] = exc.details
-    if vendor == "voicenter":
-        body = {"Err": 1 if code == 400 else 2, "Errdesc": exc.message, **body}
+    body, code = VENDORS[vendor].reply(body, code)
     return jsonify(body), code

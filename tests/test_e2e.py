@@ -12,7 +12,6 @@ import contextlib
 import itertools
 import json
 import os
-import random
 import re
 import signal
 import socket
@@ -45,6 +44,10 @@ VOICENTER_TOKEN = "test-voicenter-url-token"
 STATUS_ID = "233476065495939904005866822871905093425"
 TICKET_ID = re.compile(r"\d{39}")
 SOURCE_LINE = re.compile(r"^Source: (\w+), call (\S+)$", re.MULTILINE)
+RECORDINGS = (
+    "https://api.twilio.com/2010-04-01/Accounts/"
+    "AC00000000000000000000000000000001/Recordings"
+)
 
 _SETTINGS_PREFIXES = ("TICKET_", "SETTLE_SECONDS_", "RETRY_", "OAUTH_")
 _SETTINGS_NAMES = {
@@ -68,17 +71,19 @@ _SETTINGS_NAMES = {
     "WEB_CONCURRENCY",
     "WORKER_POLL_SECONDS",
 }
-_serials = itertools.count(1)
 # gunicorn 27 opens a control socket at one fixed path in $HOME, which the
 # stacks running side by side here would fight over.
 GUNICORN_ISOLATED = ("--no-control-socket",) if gunicorn.version_info >= (27,) else ()
+_serials = itertools.count(1)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on, all held at once so that none repeats."""
+    with contextlib.ExitStack() as held:
+        socks = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def read(vendor: str, name: str) -> bytes:
@@ -166,8 +171,9 @@ class Stack:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.db_path = root / "e2e.db"
-        self.sandbox_url = f"http://127.0.0.1:{free_port()}"
-        self.gateway_url = f"http://127.0.0.1:{free_port()}"
+        sandbox_port, gateway_port = free_ports(2)
+        self.sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+        self.gateway_url = f"http://127.0.0.1:{gateway_port}"
         self.env = self._environment(env)
         self.processes: list[Process] = []
         self.expected_dead: set[str] = set()
@@ -303,10 +309,9 @@ class Stack:
         return response.json()
 
     def tickets(self) -> list[dict[str, Any]]:
-        listing: list[dict[str, Any]] = self.sandbox("GET", "/_sandbox/tickets")[
-            "tickets"
-        ]
-        return listing
+        listing: dict[str, Any] = self.sandbox("GET", "/_sandbox/tickets")
+        tickets: list[dict[str, Any]] = listing["tickets"]
+        return tickets
 
     def tickets_of(self, vendor: str, call_id: str) -> list[dict[str, Any]]:
         return [t for t in self.tickets() if call_of(t) == (vendor, call_id)]
@@ -425,6 +430,8 @@ def stored_events(stack: Stack, vendor: str, call_id: str) -> int:
     return int(rows[0][0])
 
 
+_COMMENTED = json.loads(read("aircall", "call_commented.json"))
+HEBREW_COMMENT = _COMMENTED["data"]["comments"][0]["content"]
 MISSED_AND_NOTED = [
     pytest.param(
         "twilio",
@@ -450,11 +457,7 @@ MISSED_AND_NOTED = [
         "900000003",
         "0500000145",
         "Call note: call with 050-000-0145",
-        [
-            json.loads(read("aircall", "call_commented.json"))["data"]["comments"][0][
-                "content"
-            ]
-        ],
+        [HEBREW_COMMENT],
         id="aircall-comment-hebrew-emoji",
     ),
     pytest.param(
@@ -522,10 +525,8 @@ def test_voicemail_callbacks_in_any_order_make_one_ticket(stack: Stack) -> None:
         "voicemail_recording.form",
         "voicemail_transcription.form",
     ]
-    orders = list(itertools.permutations(names))
-    random.shuffle(orders)
     calls = {}
-    for order in orders:
+    for order in itertools.permutations(names):
         number = serial()
         calls[f"CA{number:032x}"] = order
         outcomes = [stack.post_twilio(twilio_call(name, number)) for name in order]
@@ -539,11 +540,10 @@ def test_voicemail_callbacks_in_any_order_make_one_ticket(stack: Stack) -> None:
         found = stack.tickets_of("twilio", call_id)
         assert len(found) == 1, order
         ticket = found[0]["ticket"]
-        recording = f"https://api.twilio.com/2010-04-01/Accounts/AC{1:032d}/"
         assert ticket["phone"] == "+15550100125", order
         assert ticket["subject"].startswith("Voicemail from +1 555-010-0125"), order
         assert transcription in ticket["msg"], order
-        assert f"{recording}Recordings/RE{call_id[2:]}" in ticket["msg"], order
+        assert f"{RECORDINGS}/RE{call_id[2:]}" in ticket["msg"], order
         assert stored_events(stack, "twilio", call_id) == 3
 
 
@@ -572,7 +572,9 @@ def test_webhook_sent_again_is_a_duplicate(stack: Stack, vendor: str) -> None:
     assert len(stack.tickets_of(vendor, call_id)) == 1
 
 
-def post_at_once(send: Callable[[], requests.Response], copies: int) -> list[Any]:
+def post_at_once(
+    send: Callable[[], requests.Response], copies: int
+) -> list[requests.Response]:
     """Send ``copies`` requests released together by a barrier."""
     barrier = threading.Barrier(copies)
 
@@ -659,6 +661,7 @@ def test_worker_killed_mid_delivery_every_call_still_delivered(
     first = stack.start_worker()
     stack.wait_until(stack.tickets, 20, "the first ticket", every=0.01)
     stack.kill(first)
+    assert first.popen.returncode == -signal.SIGKILL
     stack.start_worker()
 
     calls = {("voicenter", f"e2e{number:08d}Q") for number in numbers}

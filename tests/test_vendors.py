@@ -237,3 +237,9 @@ def test_voicenter_ai_summary_and_transcript_are_kept() -> None:
         "Agent: Hello, support.",
         "Caller: I need to move my appointment.",
     ]
+
+
+def test_every_schema_has_a_verifier_and_every_verifier_a_schema() -> None:
+    from gateway.vendors import VENDORS
+
+    assert sorted(VENDORS) == sorted(SCHEMAS)
