@@ -14,13 +14,13 @@ from typing import Any
 import click
 import sqlalchemy as sa
 from flask import Request
-from werkzeug.serving import run_simple
 from werkzeug.test import EnvironBuilder
 
 from gateway import migrate
 from gateway.app import SANDBOX_PREFIX, create_app
 from gateway.config import ConfigError, Settings, load_settings
-from gateway.db import make_engine, tickets
+from gateway.db import attempts, make_engine, tickets
+from gateway.devserver import serve_forever
 from gateway.errors import WebhookRejected
 from gateway.logs import configure_logging
 from gateway.outbox import replay as replay_tickets
@@ -81,7 +81,7 @@ def serve(host: str, port: int) -> None:
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        run_simple(host, port, app, threaded=True)
+        serve_forever(app, host, port)
     finally:
         stop.set()
         thread.join(timeout=10)
@@ -125,7 +125,7 @@ def sandbox(
         f"(token URL /oauth/token, client {client_id!r})",
         err=True,
     )
-    run_simple(host, port, app, threaded=True)
+    serve_forever(app, host, port)
 
 
 @main.command()
@@ -189,17 +189,28 @@ def replay(ticket_rows: tuple[int, ...], all_dead: bool) -> None:
 @click.option("--limit", default=50, show_default=True)
 def list_tickets(state: str | None, limit: int) -> None:
     """List tickets with their delivery state, newest first."""
-    query = sa.select(tickets).order_by(tickets.c.id.desc()).limit(limit)
+    tries = (
+        sa.select(sa.func.count())
+        .where(attempts.c.ticket_id == tickets.c.id)
+        .scalar_subquery()
+        .label("tries")
+    )
+    query = sa.select(tickets, tries).order_by(tickets.c.id.desc()).limit(limit)
     if state:
         query = query.where(tickets.c.state == state)
     with make_engine(_settings().database_url).connect() as conn:
         rows = conn.execute(query).all()
+
+    if not rows:
+        click.echo(f"No {state or ''} tickets.".replace("  ", " "))
+        return
+    click.echo("#\tstate\tvendor\tcall\ttries\tCRM id\tsubject / last error")
     for row in rows:
-        subject = (row.payload or {}).get("subject", "(not built yet)")
+        subject = (row.payload or {}).get("subject", "(waiting for its call to settle)")
         click.echo(
-            f"#{row.id}\t{row.state}\t{row.vendor}\t{row.call_id}\t"
-            f"attempts={row.attempts}\t{row.remote_id or '-'}\t{subject}"
-            + (f"\tlast error: {row.last_error}" if row.last_error else "")
+            f"{row.id}\t{row.state}\t{row.vendor}\t{row.call_id}\t{row.tries}\t"
+            f"{row.remote_id or '-'}\t{subject}"
+            + (f" / {row.last_error}" if row.last_error else "")
         )
 
 

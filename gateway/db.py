@@ -3,6 +3,8 @@
 Three tables carry an event's life: ``events`` (every accepted webhook,
 unique per vendor event id), ``tickets`` (one per call that deserves one,
 with its delivery state) and ``attempts`` (every try to send a ticket).
+``tickets.attempts`` counts the tries since the ticket was last queued, so a
+replayed ticket gets a fresh retry budget; ``attempts.number`` counts them all.
 The schema itself is created by the Alembic migrations.
 """
 

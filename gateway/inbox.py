@@ -82,6 +82,8 @@ def _outcome(decision: Decision, ticket: Any | None) -> tuple[str, str]:
         return LATE, f"the call's ticket was already made{sent}; kept, not sent"
     if decision.ticket:
         return ACCEPTED, decision.reason
+    if ticket is not None and ticket.payload is None:
+        return ACCEPTED, f"joins the call's ticket ({decision.reason})"
     return IGNORED, decision.reason
 
 

@@ -22,6 +22,7 @@ def configure_logging(level: str | None = None) -> None:
         root.addHandler(handler)
         root.setLevel(level or os.environ.get("LOG_LEVEL", "INFO").upper())
 
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     for name in ("werkzeug", "gunicorn.access"):
         server_logger = logging.getLogger(name)
         if not any(isinstance(f, UrlSecretFilter) for f in server_logger.filters):

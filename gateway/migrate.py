@@ -7,6 +7,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -14,11 +16,15 @@ logger = logging.getLogger(__name__)
 _SCRIPTS = Path(__file__).with_name("migrations")
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply every migration up to ``revision``; a no-op when up to date."""
+def upgrade(engine: Engine) -> None:
+    """Apply the migrations the database lacks; quiet when it has them all."""
     config = Config()
     config.set_main_option("script_location", str(_SCRIPTS))
+    head = ScriptDirectory.from_config(config).get_current_head()
     with engine.begin() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        if current == head:
+            return
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
-    logger.info("database schema is at %s", revision)
+        command.upgrade(config, "head")
+    logger.info("database schema upgraded from %s to %s", current or "empty", head)

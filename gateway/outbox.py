@@ -144,12 +144,16 @@ def record_attempt(
     :returns: ``False`` when the lease had run out and another worker took
         the ticket; the attempt is recorded anyway, the ticket left to them.
     """
-    number = claim.attempts + 1
     with engine.begin() as conn:
+        earlier = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(attempts)
+            .where(attempts.c.ticket_id == claim.ticket_row)
+        ).scalar_one()
         conn.execute(
             attempts.insert().values(
                 ticket_id=claim.ticket_row,
-                number=number,
+                number=earlier + 1,
                 started_at=attempt.started_at,
                 duration_ms=attempt.duration_ms,
                 http_status=attempt.http_status,
@@ -157,7 +161,7 @@ def record_attempt(
                 response=attempt.response,
             )
         )
-        changes: dict[str, Any] = {"attempts": number, "last_error": ""}
+        changes: dict[str, Any] = {"attempts": claim.attempts + 1, "last_error": ""}
         if state != DELIVERED:
             changes["last_error"] = attempt.response
         if remote_id is not None:

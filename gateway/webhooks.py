@@ -17,7 +17,7 @@ from werkzeug.exceptions import NotFound
 
 from gateway.config import Settings
 from gateway.errors import BadPayload, BadSignature, WebhookRejected
-from gateway.inbox import ACCEPTED, Receipt, store_event
+from gateway.inbox import ACCEPTED, DUPLICATE, LATE, Receipt, store_event
 from gateway.payloads import Body, read_body
 from gateway.redact import clean, mask_phone
 from gateway.vendors import VENDORS
@@ -117,15 +117,18 @@ def _settings() -> Settings:
 
 
 def _log_receipt(event: CallEvent, receipt: Receipt) -> None:
+    call = "" if event.call_id == event.event_id else f" call {clean(event.call_id)}"
+    caller = mask_phone(event.caller) if event.caller else "no phone"
+    reason = f" ({clean(receipt.reason)})" if receipt.reason else ""
     logger.info(
-        "%s %s event %s call %s from %s: %s%s",
+        "%s %s %s%s from %s: %s%s",
         clean(event.event_id),
         event.vendor,
         event.kind.value,
-        clean(event.call_id),
-        mask_phone(event.caller) if event.caller else "no phone",
+        call,
+        caller,
         receipt.outcome,
-        f" ({clean(receipt.reason)})" if receipt.reason else "",
+        reason,
     )
 
 
@@ -135,18 +138,30 @@ def _answer(vendor: str, event: CallEvent, receipt: Receipt) -> tuple[Response, 
         "status": receipt.outcome,
         "event_id": receipt.event_row,
         "vendor_event_id": event.event_id,
-        "message": _message(receipt),
+        "message": _message(receipt, _settings().settle_for(vendor)),
     }
     body, status = VENDORS[vendor].reply(body, status)
     return jsonify(body), status
 
 
-def _message(receipt: Receipt) -> str:
+def _message(receipt: Receipt, settle_seconds: float) -> str:
+    if receipt.outcome == ACCEPTED and receipt.reason.startswith("joins"):
+        return "Event stored; it joins its call's ticket, which is not sent yet."
+    if receipt.outcome == ACCEPTED and settle_seconds:
+        return (
+            "Event stored; the call's ticket is sent once the call has settled "
+            f"({settle_seconds:g} s after its first ticket-worthy event)."
+        )
     if receipt.outcome == ACCEPTED:
-        return "Event stored; its ticket will be sent after the call settles."
-    if receipt.outcome == "duplicate":
+        return "Event stored; its ticket is queued for delivery."
+    if receipt.outcome == DUPLICATE:
         return "This event was received before; nothing new was stored."
-    return f"Event stored, no ticket: {receipt.reason}."
+    if receipt.outcome == LATE:
+        return f"Event stored but not sent: {receipt.reason}."
+    return (
+        f"Event stored, no ticket: {receipt.reason}. It joins its call's "
+        "ticket if a later event of the call makes one."
+    )
 
 
 def _reject(

@@ -50,8 +50,10 @@ def decide(event: CallEvent, triggers: frozenset[str] = DEFAULT_TRIGGERS) -> Dec
     if trigger is None:
         return Decision(False, _why_not(event))
     if trigger not in triggers:
-        if trigger == "answered":
+        if trigger == "answered" and event.answered:
             return Decision(False, "answered calls without notes do not make tickets")
+        if trigger == "answered":
+            return Decision(False, "a call that ended does not make a ticket alone")
         return Decision(False, f"'{trigger}' is not one of the ticket triggers")
     return Decision(True, trigger)
 

@@ -70,7 +70,8 @@ def test_db_upgrade_then_tickets_and_replay(runner: CliRunner) -> None:
     listing = runner.invoke(main, ["tickets"])
     replayed = runner.invoke(main, ["replay", "--all-dead"])
 
-    assert listing.exit_code == 0 and listing.output == ""
+    assert listing.exit_code == 0
+    assert listing.output == "No tickets.\n"
     assert replayed.output.strip() == "0 ticket(s) queued again"
 
 
