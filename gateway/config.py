@@ -7,6 +7,7 @@ is missing is refused unless ``ALLOW_UNSIGNED`` names it.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -80,7 +81,7 @@ def load_settings() -> Settings:
     :raises ConfigError: naming the variable that is wrong and why.
     """
     env = Env(expand_vars=True)
-    env.read_env(recurse=False)
+    env.read_env(os.path.join(os.getcwd(), ".env"), recurse=False)
     try:
         return _read(env)
     except (EnvError, ValueError) as exc:
@@ -97,7 +98,7 @@ def _read(env: Env) -> Settings:
         )
 
     tickets_api_url = env.str("TICKETS_API_URL", "").rstrip("/")
-    return Settings(
+    settings = Settings(
         database_url=database_url(env.str("DATABASE_URL", DEFAULT_DATABASE_URL)),
         secrets={
             name: tuple(env.list(vendor.secret_setting, []))
@@ -133,6 +134,40 @@ def _read(env: Env) -> Settings:
         lease_seconds=env.float("LEASE_SECONDS", 60.0),
         poll_seconds=env.float("WORKER_POLL_SECONDS", 1.0),
     )
+    _check_numbers(settings)
+    return settings
+
+
+def _check_numbers(settings: Settings) -> None:
+    """Refuse numbers that would quietly break delivery.
+
+    One send can take three requests (the create, a token after a 401, the
+    create again), each up to the HTTP timeout; a lease shorter than that
+    would let a second worker take a ticket that is still being sent.
+    """
+    if settings.lease_seconds <= 3 * settings.http_timeout:
+        raise ConfigError(
+            f"LEASE_SECONDS is {settings.lease_seconds:g}; it must be more than "
+            f"3 x HTTP_TIMEOUT_SECONDS ({3 * settings.http_timeout:g})."
+        )
+    checks = {
+        "HTTP_TIMEOUT_SECONDS": settings.http_timeout > 0,
+        "RETRY_MAX_ATTEMPTS": settings.retry_max_attempts >= 1,
+        "RETRY_BASE_SECONDS": settings.retry_base_seconds >= 0,
+        "RETRY_MAX_SECONDS": settings.retry_max_seconds >= 0,
+        "MAX_BODY_BYTES": settings.max_body_bytes > 0,
+        "WORKER_POLL_SECONDS": settings.poll_seconds > 0,
+        "PROXY_HOPS": settings.proxy_hops >= 0,
+    }
+    checks.update(
+        {
+            f"SETTLE_SECONDS_{v.upper()}": s >= 0
+            for v, s in settings.settle_seconds.items()
+        }
+    )
+    for name, good in checks.items():
+        if not good:
+            raise ConfigError(f"{name} is out of range; expected a positive number.")
 
 
 def _style(env: Env) -> TicketStyle:

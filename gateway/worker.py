@@ -67,14 +67,23 @@ class Worker:
                 stop.wait(self.settings.poll_seconds)
         logger.info("worker %s stopped", self.owner)
 
-    def run_once(self) -> int:
-        """Deliver what is due now; return how many tickets were tried."""
-        claims = claim_due(
-            self.engine, self.owner, self.build, self.settings.lease_seconds
-        )
-        for claim in claims:
-            self.deliver(claim)
-        return len(claims)
+    def run_once(self, batch: int = 10) -> int:
+        """Deliver up to ``batch`` due tickets; return how many were tried.
+
+        Tickets are claimed one at a time, each just before it is sent, so a
+        lease never runs out while its ticket waits behind slow sends of
+        others (another worker would then send it a second time).
+        """
+        tried = 0
+        while tried < batch:
+            claims = claim_due(
+                self.engine, self.owner, self.build, self.settings.lease_seconds, 1
+            )
+            if not claims:
+                break
+            self.deliver(claims[0])
+            tried += 1
+        return tried
 
     def build(self, events: Sequence[CallEvent]) -> dict[str, str]:
         return build_payload(self.settings, events)

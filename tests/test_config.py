@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gateway.config import SANDBOX_STATUS_ID, ConfigError, database_url, load_settings
@@ -88,3 +90,33 @@ def test_bad_setting_is_named(
 
     with pytest.raises(ConfigError, match=message):
         load_settings()
+
+
+def test_lease_must_outlast_a_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEASE_SECONDS", "20")
+    monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "10")
+
+    with pytest.raises(ConfigError, match="LEASE_SECONDS is 20; it must be more"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    "name", ["RETRY_MAX_ATTEMPTS", "MAX_BODY_BYTES", "SETTLE_SECONDS_TWILIO"]
+)
+def test_numbers_out_of_range_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, "-1")
+
+    with pytest.raises(ConfigError, match=f"{name} is out of range"):
+        load_settings()
+
+
+def test_dotenv_is_read_from_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("PUBLIC_URL=https://gw.example.com\n")
+    monkeypatch.setenv("PUBLIC_URL", "restored-after-the-test")
+    monkeypatch.delenv("PUBLIC_URL")
+
+    assert load_settings().public_url == "https://gw.example.com"

@@ -207,7 +207,7 @@ class Stack:
             RETRY_MAX_SECONDS="1",
             WORKER_POLL_SECONDS="0.1",
             LEASE_SECONDS="3",
-            HTTP_TIMEOUT_SECONDS="5",
+            HTTP_TIMEOUT_SECONDS="0.9",
             PUBLIC_URL="",
             ALLOW_UNSIGNED="",
             ROUTING_RULES="",
