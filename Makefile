@@ -31,7 +31,7 @@ lint: $(BIN)/.installed
 	$(BIN)/mypy gateway mappings
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --cov=gateway --cov=mappings --cov-report=term-missing:skip-covered
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/run.py
