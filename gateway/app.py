@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -14,9 +14,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from gateway import migrate
 from gateway.config import Settings, load_settings
 from gateway.db import make_engine
+from gateway.errors import WebhookRejected
 from gateway.logs import configure_logging
+from gateway.redact import mask_url
 from gateway.sandbox import sandbox_blueprint
 from gateway.webhooks import bp as webhooks_bp
+from gateway.webhooks import reject
 
 logger = logging.getLogger(__name__)
 
@@ -60,18 +63,31 @@ def create_app(
         )
 
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
     app.add_url_rule("/healthz", "healthz", _healthz)
     _log_open_vendors(settings)
     return app
 
 
 def _http_error(exc: HTTPException) -> tuple[Response, int]:
-    """Answer routing errors (404, 405, 413) as JSON like everything else."""
+    """Answer routing errors (404, 405, 413) as JSON, in the vendor's shape."""
     code = exc.code or 500
-    messages = {
-        413: "The body is larger than MAX_BODY_BYTES allows.",
-    }
-    return jsonify(status="rejected", error=messages.get(code, exc.description)), code
+    messages = {413: "The body is larger than MAX_BODY_BYTES allows."}
+    error = WebhookRejected(messages.get(code, exc.description or exc.name))
+    return reject(_vendor(), error, code)
+
+
+def _unexpected_error(exc: Exception) -> tuple[Response, int]:
+    """Log a bug once, with its traceback, and answer JSON rather than HTML."""
+    logger.exception(
+        "unexpected error on %s %s", request.method, mask_url(request.path)
+    )
+    error = WebhookRejected("Internal error; the event was not stored. Send it again.")
+    return reject(_vendor(), error, 500)
+
+
+def _vendor() -> str:
+    return str((request.view_args or {}).get("vendor", ""))
 
 
 def _healthz() -> tuple[Response, int]:

@@ -25,6 +25,7 @@ from gateway.errors import WebhookRejected
 from gateway.logs import configure_logging
 from gateway.outbox import replay as replay_tickets
 from gateway.payloads import read_body
+from gateway.redact import clean
 from gateway.sandbox import create_sandbox_app
 from gateway.signatures import twilio_signature
 from gateway.webhooks import load_event
@@ -207,10 +208,11 @@ def list_tickets(state: str | None, limit: int) -> None:
     click.echo("#\tstate\tvendor\tcall\ttries\tCRM id\tsubject / last error")
     for row in rows:
         subject = (row.payload or {}).get("subject", "(waiting for its call to settle)")
+        error = f" / {row.last_error}" if row.last_error else ""
+        fields = (row.id, row.state, row.vendor, row.call_id, row.tries)
         click.echo(
-            f"{row.id}\t{row.state}\t{row.vendor}\t{row.call_id}\t{row.tries}\t"
-            f"{row.remote_id or '-'}\t{subject}"
-            + (f" / {row.last_error}" if row.last_error else "")
+            "\t".join(clean(value) for value in fields)
+            + f"\t{row.remote_id or '-'}\t{clean(subject + error, 300)}"
         )
 
 

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from environs import Env, EnvError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from gateway.vendors import VENDORS
 from mappings.policy import DEFAULT_TRIGGERS, parse_triggers
@@ -22,6 +24,7 @@ from mappings.ticket import TicketStyle
 
 SANDBOX_STATUS_ID = "233476065495939904005866822871905093425"
 DEFAULT_DATABASE_URL = "sqlite:///ringdesk.db"
+_DAY = 86400.0
 
 
 class ConfigError(Exception):
@@ -135,7 +138,32 @@ def _read(env: Env) -> Settings:
         poll_seconds=env.float("WORKER_POLL_SECONDS", 1.0),
     )
     _check_numbers(settings)
+    _check_delivery(settings)
     return settings
+
+
+def _check_delivery(settings: Settings) -> None:
+    """Refuse a tickets API setup that could only make dead tickets."""
+    try:
+        make_url(settings.database_url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"DATABASE_URL is {settings.database_url!r}; expected a URL such as "
+            "sqlite:///ringdesk.db or postgres://user:password@host/db."
+        ) from exc
+    if settings.uses_sandbox:
+        return
+    for name, url in (
+        ("TICKETS_API_URL", settings.tickets_api_url),
+        ("OAUTH_TOKEN_URL", settings.oauth_token_url),
+    ):
+        if url and not url.startswith(("https://", "http://")):
+            raise ConfigError(f"{name} is {url!r}; expected an https:// URL.")
+    if not settings.default_route.status:
+        raise ConfigError(
+            "TICKET_STATUS_ID is required with TICKETS_API_URL: the tickets API "
+            "refuses tickets without a status. Set it to a status id of your CRM."
+        )
 
 
 def _check_numbers(settings: Settings) -> None:
@@ -161,13 +189,16 @@ def _check_numbers(settings: Settings) -> None:
     }
     checks.update(
         {
-            f"SETTLE_SECONDS_{v.upper()}": s >= 0
-            for v, s in settings.settle_seconds.items()
+            f"SETTLE_SECONDS_{vendor.upper()}": 0 <= seconds <= _DAY
+            for vendor, seconds in settings.settle_seconds.items()
         }
     )
     for name, good in checks.items():
         if not good:
-            raise ConfigError(f"{name} is out of range; expected a positive number.")
+            raise ConfigError(
+                f"{name} is out of range; expected a positive number "
+                "(settle windows at most a day)."
+            )
 
 
 def _style(env: Env) -> TicketStyle:

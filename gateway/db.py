@@ -105,15 +105,18 @@ def utcnow() -> datetime:
 def make_engine(url: str) -> Engine:
     """Create the engine, with SQLite set up for a web app and a worker.
 
+    Statement parameters are kept out of error messages: they hold the raw
+    webhook bodies, with phones and e-mails, and errors end up in logs.
+
     SQLite runs in WAL mode so readers never block the writer, with full
     sync so a 2xx is only sent for an event that survives a power cut, and
     every transaction starts ``IMMEDIATE`` so two processes never deadlock
     upgrading a read lock to a write lock.
     """
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, future=True)
+        return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
-    engine = sa.create_engine(url, connect_args={"timeout": 30})
+    engine = sa.create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
     sa.event.listen(engine, "connect", _sqlite_connect)
     sa.event.listen(engine, "begin", _sqlite_begin)
     return engine

@@ -19,11 +19,15 @@ def configure_logging(level: str | None = None) -> None:
     if not root.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter(FORMAT))
+        handler.addFilter(UrlSecretFilter())
         root.addHandler(handler)
         root.setLevel(level or os.environ.get("LOG_LEVEL", "INFO").upper())
 
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    for name in ("werkzeug", "gunicorn.access"):
+    # Their debug output holds client secrets, bearer tokens and whole
+    # request bodies; no log level of ours should reveal those.
+    for name in ("alembic", "oauthlib", "requests_oauthlib"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("werkzeug", "gunicorn.access", "gunicorn.error", "ringdesk"):
         server_logger = logging.getLogger(name)
         if not any(isinstance(f, UrlSecretFilter) for f in server_logger.filters):
             server_logger.addFilter(UrlSecretFilter())

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from marshmallow import ValidationError
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.db import attempts, events, tickets, utcnow
@@ -113,7 +114,7 @@ def _freeze_payload(
         .order_by(events.c.id)
     ).all()
     try:
-        payload = build([load_event(row.event) for row in rows])
+        payload = build(_loadable(ticket.id, rows))
     except Exception as exc:
         logger.exception("ticket #%s could not be built; parked as dead", ticket.id)
         _set(conn, ticket.id, DEAD, now, last_error=f"could not build: {exc}")
@@ -128,6 +129,21 @@ def _freeze_payload(
         tickets.update().where(tickets.c.id == ticket.id).values(payload=payload)
     )
     return payload
+
+
+def _loadable(ticket_row: int, rows: Sequence[Any]) -> list[CallEvent]:
+    """The call's stored events, leaving out any that no longer load.
+
+    One odd event (stored by an older version, say) must not cost the call
+    its ticket when the other events still say what happened.
+    """
+    loaded = []
+    for row in rows:
+        try:
+            loaded.append(load_event(row.event))
+        except ValidationError:
+            logger.exception("event #%s left out of ticket #%s", row.id, ticket_row)
+    return loaded
 
 
 def record_attempt(
@@ -196,6 +212,10 @@ def replay(
 ) -> int:
     """Queue dead tickets again, with a fresh retry budget.
 
+    The payload is built anew from the call's events, so a ticket that died
+    of a setting (a missing status id, a wrong routing rule) goes out right
+    once the setting is fixed.
+
     :returns: how many tickets were queued.
     """
     now = utcnow()
@@ -204,6 +224,8 @@ def replay(
         query = query.where(tickets.c.id.in_(list(ticket_rows)))
     with engine.begin() as conn:
         result = conn.execute(
-            query.values(state=PENDING, due_at=now, attempts=0, updated_at=now)
+            query.values(
+                state=PENDING, due_at=now, attempts=0, payload=None, updated_at=now
+            )
         )
     return result.rowcount

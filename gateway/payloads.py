@@ -12,8 +12,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway.errors import BadPayload, UnsupportedBody
+
+_FORM = "application/x-www-form-urlencoded"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,14 +33,20 @@ class Body:
     pairs: tuple[tuple[str, str], ...] = ()
 
 
-def read_body(request: Request) -> Body:
+def read_body(request: Request, limit: int | None = None) -> Body:
     """Read the body (or for GET, the query string) into fields.
 
+    A body is JSON when its type says so, or when it is not declared a form
+    and starts like JSON; otherwise it is read as a form.
+
+    :param limit: most bytes accepted, also for chunked bodies that carry no
+        ``Content-Length``.
     :raises BadPayload: for JSON that does not parse or is not an object,
         and for text that is not UTF-8.
     :raises UnsupportedBody: for multipart and XML bodies.
+    :raises RequestEntityTooLarge: for a body over ``limit``.
     """
-    raw = request.get_data(cache=True)
+    raw = _raw_body(request, limit)
     content_type = request.mimetype or ""
 
     if request.method == "GET":
@@ -50,11 +59,28 @@ def read_body(request: Request) -> Body:
         )
 
     text = _decode(raw, "body")
-    if content_type == "application/json" or (
-        not content_type and text.lstrip().startswith("{")
-    ):
+    if "\x00" in text or "\\u0000" in text or "%00" in text:
+        raise BadPayload("The body holds a NUL character, which no field may hold.")
+    looks_like_json = text.lstrip().startswith(("{", "["))
+    if content_type.endswith("json") or (content_type != _FORM and looks_like_json):
         return _json(raw, content_type, text)
     return _form(raw, content_type, text)
+
+
+def _raw_body(request: Request, limit: int | None) -> bytes:
+    """The body's bytes, refusing more than ``limit`` however it is framed.
+
+    With ``Content-Length`` the framework enforces the limit before reading;
+    a chunked body has none, and would otherwise be cut at the limit and
+    read as if it were whole.
+    """
+    if limit is None or request.content_length is not None:
+        return request.get_data(cache=True)
+
+    raw = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise RequestEntityTooLarge()
+    return raw
 
 
 def _decode(raw: bytes, what: str) -> str:
@@ -71,13 +97,21 @@ def _json(raw: bytes, content_type: str, text: str) -> Body:
         data = json.loads(text)
     except ValueError as exc:
         raise BadPayload(f"The body is not valid JSON: {exc}.") from exc
+    except RecursionError as exc:
+        raise BadPayload("The body's JSON is nested too deeply.") from exc
     if not isinstance(data, dict):
         raise BadPayload(f"Expected a JSON object, got a JSON {type(data).__name__}.")
     return Body(raw=raw, content_type=content_type, fields=data)
 
 
 def _form(raw: bytes, content_type: str, text: str) -> Body:
-    pairs = tuple(parse_qsl(text, keep_blank_values=True))
+    try:
+        pairs = tuple(parse_qsl(text, keep_blank_values=True, errors="strict"))
+    except UnicodeDecodeError as exc:
+        raise BadPayload(
+            "A form field has a percent-escape that is not UTF-8 "
+            f"(bad byte at position {exc.start} of the field)."
+        ) from exc
     fields: dict[str, Any] = {}
     for key, value in pairs:
         fields.setdefault(key, value)

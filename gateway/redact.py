@@ -11,6 +11,8 @@ import logging
 import re
 
 _TOKEN_IN_PATH = re.compile(r"(/webhooks/voicenter/)[^/?\s\"]+")
+_PHONE_LIKE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&\s\"]+", re.IGNORECASE)
 
@@ -37,6 +39,16 @@ def mask_email(value: str) -> str:
     return f"{name[:1]}***@{domain}"
 
 
+def mask_numbers(text: str) -> str:
+    """Mask every phone-like run of digits and every e-mail in free text.
+
+    Error messages quote what the vendor sent, which may be a phone number
+    or an address; the answer to the vendor keeps it, the log does not.
+    """
+    text = _PHONE_LIKE.sub(lambda m: mask_phone(m.group()), text)
+    return _EMAIL.sub(lambda m: mask_email(m.group()), text)
+
+
 def mask_url(url: str) -> str:
     """Hide URL secrets such as Voicenter's token in the path or query."""
     url = _TOKEN_IN_PATH.sub(r"\1***", url)
@@ -54,15 +66,21 @@ def clean(value: object, limit: int = 200) -> str:
 class UrlSecretFilter(logging.Filter):
     """Masks URL secrets in records of loggers we do not control.
 
-    The development server logs every request line, path included; with
-    Voicenter the path holds the token.
+    Servers and Flask log request paths (access lines, "Exception on
+    /webhooks/voicenter/<token>"), and with Voicenter the path holds the
+    token.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                mask_url(arg) if isinstance(arg, str) else arg for arg in record.args
-            )
+            record.args = tuple(_masked(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            # gunicorn's access log passes its request fields as a mapping.
+            record.args = {key: _masked(arg) for key, arg in record.args.items()}
         if isinstance(record.msg, str):
             record.msg = mask_url(record.msg)
         return True
+
+
+def _masked(value: object) -> object:
+    return mask_url(value) if isinstance(value, str) else value

@@ -41,8 +41,15 @@ def verify_twilio(
     if body_hash:
         _check_body_hash(body.raw, body_hash[0])
         params = ()
-    if request.method == "GET":
+    elif request.method == "GET":
         params = ()
+    elif body.fields and not body.pairs:
+        # Only form fields are covered by the signature; a JSON body is
+        # covered only through bodySHA256, without which it is unsigned.
+        raise BadSignature(
+            "A JSON body from Twilio needs bodySHA256 in the URL; without it "
+            "the body is not covered by X-Twilio-Signature."
+        )
 
     for secret in secrets:
         for candidate in _port_variants(url):

@@ -12,14 +12,14 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from werkzeug.exceptions import NotFound
 
 from gateway.config import Settings
 from gateway.errors import BadPayload, BadSignature, WebhookRejected
 from gateway.inbox import ACCEPTED, DUPLICATE, LATE, Receipt, store_event
 from gateway.payloads import Body, read_body
-from gateway.redact import clean, mask_phone
+from gateway.redact import clean, mask_numbers, mask_phone
 from gateway.vendors import VENDORS
 from mappings.event import CallEvent
 from mappings.policy import decide
@@ -39,16 +39,20 @@ def receive(vendor: str, token: str | None = None) -> tuple[Response, int]:
         )
     if request.method not in VENDORS[vendor].methods:
         error = WebhookRejected(f"{vendor} webhooks must be sent with POST.")
-        return _reject(vendor, error, 405)
+        return reject(vendor, error, 405)
 
     try:
         event, receipt = accept_webhook(vendor, _settings())
     except WebhookRejected as exc:
-        return _reject(vendor, exc)
+        return reject(vendor, exc)
+    except DataError:
+        logger.warning("%s webhook has a value the database refused", vendor)
+        error = BadPayload("A value in the payload cannot be stored (too long?).")
+        return reject(vendor, error)
     except SQLAlchemyError:
         logger.exception("%s webhook could not be stored", vendor)
         error = WebhookRejected("The event could not be stored; send it again.")
-        return _reject(vendor, error, 503)
+        return reject(vendor, error, 503)
 
     _log_receipt(event, receipt)
     return _answer(vendor, event, receipt)
@@ -59,7 +63,7 @@ def accept_webhook(vendor: str, settings: Settings) -> tuple[CallEvent, Receipt]
 
     :raises WebhookRejected: with the 4xx the vendor should see.
     """
-    body = read_body(request)
+    body = read_body(request, current_app.config["MAX_CONTENT_LENGTH"])
     verify_signature(vendor, body, settings)
     event = load_event(vendor, body, settings)
     decision = decide(event, settings.triggers_for(vendor))
@@ -164,15 +168,20 @@ def _message(receipt: Receipt, settle_seconds: float) -> str:
     )
 
 
-def _reject(
+def reject(
     vendor: str, exc: WebhookRejected, status: int | None = None
 ) -> tuple[Response, int]:
+    """Answer a refusal as JSON, in the vendor's reply shape when it has one."""
     code = status or exc.status
     logger.warning(
-        "%s webhook refused with %s: %s", vendor, code, clean(exc.message, 500)
+        "%s webhook refused with %s: %s",
+        vendor,
+        code,
+        mask_numbers(clean(exc.message, 500)),
     )
     body: dict[str, Any] = {"status": "rejected", "error": exc.message}
     if exc.details is not None:
         body["details"] = exc.details
-    body, code = VENDORS[vendor].reply(body, code)
+    if vendor in VENDORS:
+        body, code = VENDORS[vendor].reply(body, code)
     return jsonify(body), code

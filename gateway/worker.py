@@ -32,6 +32,7 @@ from gateway.outbox import (
     claim_due,
     record_attempt,
 )
+from gateway.redact import clean
 from gateway.tickets_api import RESPONSE_LIMIT, TicketsApi
 from mappings.event import CallEvent
 from mappings.policy import decide
@@ -96,6 +97,13 @@ class Worker:
         except DeliveryError as exc:
             self._failed(claim, exc, started, _elapsed_ms(clock))
             return
+        except Exception as exc:
+            # A bug or a surprise from a library must still be recorded as an
+            # attempt, or the ticket would sit leased and be retried forever.
+            logger.exception("unexpected error sending ticket #%s", claim.ticket_row)
+            error = RetryableDelivery(f"unexpected error: {exc!r}")
+            self._failed(claim, error, started, _elapsed_ms(clock))
+            return
 
         attempt = Attempt(
             started,
@@ -111,7 +119,7 @@ class Worker:
             "ticket #%s (%s call %s) created as %s",
             claim.ticket_row,
             claim.vendor,
-            claim.call_id,
+            clean(claim.call_id),
             remote_id,
         )
 

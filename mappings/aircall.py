@@ -7,10 +7,12 @@ the call object as ``data``, whose ``id`` joins them into one ticket.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
+from marshmallow.validate import Length, Range
 
 from mappings.base import EpochTime, IdString, VendorSchema, text
 from mappings.event import CallEvent, Direction, EventKind
@@ -67,7 +69,7 @@ class _Call(_Loose):
     started_at = EpochTime(allow_none=True, load_default=None)
     answered_at = EpochTime(allow_none=True, load_default=None)
     ended_at = EpochTime(allow_none=True, load_default=None)
-    duration = fields.Integer(allow_none=True, load_default=None)
+    duration = fields.Integer(allow_none=True, load_default=None, validate=Range(min=0))
     raw_digits = fields.String(allow_none=True, load_default=None)
     voicemail = fields.String(allow_none=True, load_default=None)
     recording = fields.String(allow_none=True, load_default=None)
@@ -89,7 +91,7 @@ class AircallSchema(VendorSchema):
     vendor = "aircall"
 
     resource = fields.String(load_default="")
-    event = fields.String(required=True)
+    event = fields.String(required=True, validate=Length(min=1, max=100))
     timestamp = fields.Integer(allow_none=True, load_default=None)
     data = fields.Dict(required=True)
 
@@ -118,7 +120,7 @@ class AircallSchema(VendorSchema):
         kind = _kind(name, call)
         event_id = f"{name}:{call['id']}"
         if name == "call.commented" and comments:
-            event_id += f":{comments[-1]['id']}"
+            event_id += f":{_comment_key(comments[-1])}"
 
         caller_raw = text(call["raw_digits"])
         number = call["number"] or {}
@@ -206,6 +208,18 @@ def _first_email(contact: dict[str, Any]) -> str:
         if text(email.get("value")):
             return text(email.get("value"))
     return ""
+
+
+def _comment_key(comment: dict[str, Any]) -> str:
+    """The newest comment's id, or a digest of it when Aircall sent none.
+
+    Comments posted through the API may lack an id; without this, a second
+    such comment on the same call would look like a repeat of the first.
+    """
+    if comment.get("id"):
+        return str(comment["id"])
+    content = f"{comment.get('posted_at')}:{comment.get('content')}"
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
 
 
 def _comment_text(comment: dict[str, Any]) -> str:

@@ -37,6 +37,10 @@ class VendorSchema(Schema):
         return event
 
 
+ID_LIMIT = 200
+_YEAR_3000 = 32503680000.0
+
+
 class IdString(fields.Field[str]):
     """An id kept as text whatever JSON type the vendor used.
 
@@ -52,6 +56,12 @@ class IdString(fields.Field[str]):
         text = str(value).strip()
         if not text:
             raise ValidationError("Expected a non-empty id.")
+        if len(text) > ID_LIMIT:
+            raise ValidationError(
+                f"Expected an id of at most {ID_LIMIT} characters, got {len(text)}."
+            )
+        if not text.isprintable():
+            raise ValidationError("Expected an id without control characters.")
         return text
 
 
@@ -65,9 +75,13 @@ class EpochTime(fields.Field[datetime | None]):
             return None
         try:
             seconds = float(value)
-            return datetime.fromtimestamp(seconds, tz=UTC)
-        except (TypeError, ValueError, OverflowError, OSError) as exc:
+        except (TypeError, ValueError) as exc:
             raise ValidationError(f"Expected Unix seconds, got {value!r}.") from exc
+        if isinstance(value, bool) or not 0 < seconds < _YEAR_3000:
+            raise ValidationError(
+                f"Expected Unix seconds between 1970 and 3000, got {value!r}."
+            )
+        return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 class JsonText(fields.Field[Any]):
@@ -84,6 +98,10 @@ class JsonText(fields.Field[Any]):
             return None
         try:
             return json.loads(value)
+        except RecursionError as exc:
+            raise ValidationError(
+                "Expected JSON text, got one nested too deeply."
+            ) from exc
         except ValueError as exc:
             raise ValidationError(f"Expected JSON text, got {value[:40]!r}.") from exc
 

@@ -77,6 +77,12 @@ def _rule(index: int, item: Any) -> Rule:
         raise ValueError(
             f"{where} sets {sorted(bad)!r}; expected {list(ROUTE_FIELDS)!r}."
         )
+    odd = sorted(k for k, v in setting.items() if not isinstance(v, str | int))
+    if odd or any(isinstance(v, bool) for v in setting.values()):
+        raise ValueError(
+            f"{where} sets {odd or 'a true/false'} to a value that is not an id; "
+            'expected ids as strings, such as "12".'
+        )
     return Rule(
         when={name: _values(value) for name, value in when.items()},
         set={name: str(value) for name, value in setting.items()},

@@ -8,6 +8,7 @@ and fields the gateway has nothing for are sent as ``""``.
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,9 @@ from mappings.phones import crm_phone, display_phone, is_hidden
 from mappings.routing import Route
 
 SUBJECT_LIMIT = 200
+# Zero-width joiners hold emoji together; left-to-right and right-to-left
+# marks are how mixed Hebrew and digits are meant to be written.
+_KEPT_FORMAT = frozenset("\u200d\u200e\u200f")
 
 # When a call produced several kinds of event, the subject names the one a
 # support agent most needs to see first.
@@ -145,8 +149,25 @@ def build_ticket(call: Call, route: Route, style: TicketStyle) -> dict[str, str]
         "phone": crm_phone(caller, style.region, style.phone_format),
         "email": call.text("caller_email"),
     }
-    ticket: dict[str, str] = TicketSchema().dump(payload)
+    ticket: dict[str, str] = TicketSchema().dump(
+        {name: _printable(value) for name, value in payload.items()}
+    )
     return ticket
+
+
+def _printable(text: str) -> str:
+    """Drop control and bidi-override characters that vendors let through.
+
+    They garble a CRM's display (a right-to-left override flips a phone
+    number) and cannot be seen to be removed by hand; line breaks stay.
+    """
+    return "".join(ch for ch in text if _shown(ch))
+
+
+def _shown(ch: str) -> bool:
+    if ch in "\n\t" or ch in _KEPT_FORMAT:
+        return True
+    return unicodedata.category(ch) not in ("Cc", "Cf")
 
 
 def subject(call: Call, style: TicketStyle) -> str:
@@ -205,7 +226,10 @@ def _when(call: Call, style: TicketStyle) -> str:
     moment: datetime | None = call.get("started_at") or call.get("ended_at")
     if moment is None:
         return ""
-    local = moment.astimezone(ZoneInfo(style.timezone))
+    try:
+        local = moment.astimezone(ZoneInfo(style.timezone))
+    except OverflowError:
+        return f"{moment.isoformat()} (UTC)"
     return f"{local:%Y-%m-%d %H:%M:%S} ({style.timezone})"
 
 

@@ -8,12 +8,14 @@ gateway joins them into one ticket.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load
+from marshmallow.validate import Range
 
-from mappings.base import VendorSchema
+from mappings.base import IdString, VendorSchema
 from mappings.event import CallEvent, Direction, EventKind
 from mappings.phones import to_e164
 
@@ -30,7 +32,7 @@ _MISSED_REASONS = {
 class TwilioSchema(VendorSchema):
     vendor = "twilio"
 
-    call_sid = fields.String(data_key="CallSid", required=True)
+    call_sid = IdString(data_key="CallSid", required=True)
     call_status = fields.String(data_key="CallStatus", load_default="")
     dial_call_status = fields.String(data_key="DialCallStatus", load_default="")
     direction = fields.String(data_key="Direction", load_default="")
@@ -39,15 +41,19 @@ class TwilioSchema(VendorSchema):
     to = fields.String(data_key="To", load_default="")
     legacy_called = fields.String(data_key="Called", load_default="")
     caller_name = fields.String(data_key="CallerName", load_default="")
-    call_duration = fields.Integer(data_key="CallDuration", load_default=None)
-    dial_call_duration = fields.Integer(data_key="DialCallDuration", load_default=None)
+    call_duration = fields.Integer(
+        data_key="CallDuration", load_default=None, validate=Range(min=0)
+    )
+    dial_call_duration = fields.Integer(
+        data_key="DialCallDuration", load_default=None, validate=Range(min=0)
+    )
     timestamp = fields.String(data_key="Timestamp", load_default="")
     sequence_number = fields.String(data_key="SequenceNumber", load_default="")
-    recording_sid = fields.String(data_key="RecordingSid", load_default="")
+    recording_sid = IdString(data_key="RecordingSid", load_default="")
     recording_url = fields.String(data_key="RecordingUrl", load_default="")
     recording_status = fields.String(data_key="RecordingStatus", load_default="")
     recording_source = fields.String(data_key="RecordingSource", load_default="")
-    transcription_sid = fields.String(data_key="TranscriptionSid", load_default="")
+    transcription_sid = IdString(data_key="TranscriptionSid", load_default="")
     transcription_text = fields.String(data_key="TranscriptionText", load_default="")
     transcription_status = fields.String(
         data_key="TranscriptionStatus", load_default=""
@@ -169,10 +175,16 @@ def _direction(value: str) -> Direction:
     return Direction.UNKNOWN
 
 
-def _rfc2822(value: str) -> Any:
+def _rfc2822(value: str) -> datetime | None:
+    """Twilio's ``Timestamp``; one without a zone is UTC, as Twilio's are."""
     if not value:
         return None
     try:
-        return parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if not 1970 < moment.year < 3000:
+        return None
+    return moment

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import fields, post_load
+from marshmallow.validate import Range
 
 from mappings.base import EpochTime, IdString, JsonText, VendorSchema, text
 from mappings.event import CallEvent, Direction, EventKind
@@ -50,7 +51,7 @@ class VoicenterSchema(VendorSchema):
     target = fields.String(load_default="")
     did = fields.String(load_default="")
     time = EpochTime(allow_none=True, load_default=None)
-    duration = fields.Integer(allow_none=True, load_default=None)
+    duration = fields.Integer(allow_none=True, load_default=None, validate=Range(min=0))
     is_answer = fields.Integer(data_key="isAnswer", allow_none=True, load_default=None)
     queuename = fields.String(allow_none=True, load_default=None)
     record = fields.String(allow_none=True, load_default=None)
@@ -148,7 +149,8 @@ def _ai_text(ai_data: Any) -> str:
         lines.append(f"Summary: {text(insights['summary'])}")
 
     speakers = {"Speaker0": "Agent", "Speaker1": "Caller"}
-    for part in ai_data.get("transcript") or []:
+    transcript = ai_data.get("transcript")
+    for part in transcript if isinstance(transcript, list) else []:
         if isinstance(part, dict) and text(part.get("text")):
             who = speakers.get(text(part.get("speaker")), text(part.get("speaker")))
             lines.append(f"{who}: {text(part['text'])}")

@@ -46,10 +46,13 @@ def test_defaults_are_safe() -> None:
 def test_real_api_needs_its_own_status_id(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKETS_API_URL", "https://crm.example.com/")
 
-    settings = load_settings()
+    with pytest.raises(ConfigError, match="TICKET_STATUS_ID is required"):
+        load_settings()
 
+    monkeypatch.setenv("TICKET_STATUS_ID", "42")
+    settings = load_settings()
     assert settings.tickets_api_url == "https://crm.example.com"
-    assert settings.default_route.status == ""
+    assert settings.default_route.status == "42"
 
 
 def test_secrets_can_be_rotated(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,6 +84,10 @@ def test_triggers_per_vendor(monkeypatch: pytest.MonkeyPatch) -> None:
         ("TICKET_ON", "missed,sometimes", "Unknown ticket trigger"),
         ("ROUTING_RULES", "[1]", "Routing rule #1"),
         ("RETRY_MAX_ATTEMPTS", "many", "RETRY_MAX_ATTEMPTS"),
+        ("DATABASE_URL", "nonsense", "DATABASE_URL is 'nonsense'"),
+        ("SETTLE_SECONDS_TWILIO", "1e20", "SETTLE_SECONDS_TWILIO is out of range"),
+        ("WORKER_POLL_SECONDS", "0", "WORKER_POLL_SECONDS is out of range"),
+        ("ROUTING_RULES", '[{"set": {"owner": null}}]', "not an id"),
     ],
 )
 def test_bad_setting_is_named(

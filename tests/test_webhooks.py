@@ -243,17 +243,29 @@ def test_logs_never_show_whole_phones_emails_or_tokens(
     assert AIRCALL_TOKEN not in text
 
 
-def test_control_characters_in_vendor_ids_are_escaped_in_logs(
-    client: FlaskClient, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO)
+def test_control_characters_in_vendor_ids_are_refused(client: FlaskClient) -> None:
     payload = json.loads(read("voicenter", "queue_abandoned.json"))
     payload["ivruniqueid"] = "abc\nFAKE LOG LINE"
 
     response = client.post(f"/webhooks/voicenter/{VOICENTER_TOKEN}", json=payload)
 
+    assert response.status_code == 400
+    assert "ivruniqueid: Expected an id without control characters." in (
+        response.json["error"]
+    )
+
+
+def test_control_characters_in_vendor_text_are_escaped_in_logs(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    payload = json.loads(read("aircall", "call_created.json"))
+    payload["event"] = "call.odd\nFAKE LOG LINE"
+
+    response = client.post("/webhooks/aircall", json=payload)
+
     assert response.status_code == 200
-    assert "abc\\x0aFAKE LOG LINE" in caplog.text
+    assert "call.odd\\x0aFAKE LOG LINE" in caplog.text
     assert "\nFAKE LOG LINE" not in caplog.text
 
 
