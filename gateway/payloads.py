@@ -74,10 +74,13 @@ def _raw_body(request: Request, limit: int | None) -> bytes:
     a chunked body has none, and would otherwise be cut at the limit and
     read as if it were whole.
     """
-    if limit is None or request.content_length is not None:
+    chunked = request.environ.get("wsgi.input_terminated", False)
+    if limit is None or request.content_length is not None or not chunked:
         return request.get_data(cache=True)
 
-    raw = request.stream.read(limit + 1)
+    # Werkzeug's own limit on such a stream stops at the limit without
+    # saying so; read the server's stream directly to see what lies past it.
+    raw: bytes = request.environ["wsgi.input"].read(limit + 1)
     if len(raw) > limit:
         raise RequestEntityTooLarge()
     return raw

@@ -243,3 +243,17 @@ def test_every_schema_has_a_verifier_and_every_verifier_a_schema() -> None:
     from gateway.vendors import VENDORS
 
     assert sorted(VENDORS) == sorted(SCHEMAS)
+
+
+def test_aircall_comments_without_ids_are_told_apart() -> None:
+    payload = load_fixture("aircall", FIXTURES / "aircall" / "call_commented.json")
+    schema = schema_for("aircall", "IL")
+    first_comment = {"content": "first", "posted_at": 1741090990}
+    payload["data"]["comments"] = [first_comment]
+    first = schema.load_event(payload)
+
+    payload["data"]["comments"] = [first_comment, {"content": "second"}]
+    second = schema.load_event(payload)
+
+    assert first.event_id != second.event_id
+    assert schema.load_event(payload).event_id == second.event_id

@@ -250,8 +250,9 @@ def test_control_characters_in_vendor_ids_are_refused(client: FlaskClient) -> No
     response = client.post(f"/webhooks/voicenter/{VOICENTER_TOKEN}", json=payload)
 
     assert response.status_code == 400
-    assert "ivruniqueid: Expected an id without control characters." in (
-        response.json["error"]
+    assert (
+        "ivruniqueid: Expected an id without control characters."
+        in (response.json["error"])
     )
 
 

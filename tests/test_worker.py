@@ -17,8 +17,9 @@ from sqlalchemy.engine import Engine
 from gateway.app import create_app
 from gateway.config import SANDBOX_STATUS_ID, Settings
 from gateway.db import attempts, tickets, utcnow
-from gateway.outbox import DEAD, DELIVERED, PENDING
+from gateway.outbox import DEAD, DELIVERED, PENDING, replay
 from gateway.worker import Worker, make_api
+from mappings.routing import parse_rules
 
 
 def worker_for(settings: Settings, engine: Engine) -> Worker:
@@ -251,3 +252,63 @@ def test_unreachable_api_is_retried(sqlite_engine: Engine) -> None:
     [row] = ticket_rows(sqlite_engine)
     assert row.state == PENDING
     assert "unreachable" in row.last_error
+
+
+@pytest.mark.parametrize(
+    "retry_after", ["Wed, 21 Oct 2015 07:28:00", "²", "soon", "-5"]
+)
+def test_malformed_retry_after_still_records_a_retry(
+    delivery_settings: Settings,
+    sqlite_engine: Engine,
+    sandbox: Sandbox,
+    retry_after: str,
+) -> None:
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    sandbox.fail(503, retry_after=retry_after)
+
+    worker_for(delivery_settings, sqlite_engine).run_once()
+
+    first = attempt_rows(sqlite_engine)[0]
+    assert (first.http_status, first.outcome) == (503, "retry")
+    assert ticket_rows(sqlite_engine)[0].state in (PENDING, DELIVERED)
+
+
+def test_unexpected_error_is_recorded_not_left_leased(
+    delivery_settings: Settings,
+    sqlite_engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = make_settings(**{**delivery_settings.__dict__, "retry_base_seconds": 60})
+    post_aircall(gateway(settings, sqlite_engine), "call_ended_missed.json")
+    worker = worker_for(settings, sqlite_engine)
+
+    def broken(payload: dict[str, str]) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(worker.api, "create", broken)
+    worker.run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert (row.state, row.attempts) == (PENDING, 1)
+    assert "surprise" in row.last_error
+
+
+def test_replay_rebuilds_the_payload_with_fixed_settings(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    sandbox.fail(400)
+    worker_for(delivery_settings, sqlite_engine).run_once()
+    fixed = make_settings(
+        **{
+            **delivery_settings.__dict__,
+            "routing_rules": parse_rules('[{"when": {}, "set": {"priority_id": "7"}}]'),
+        }
+    )
+
+    assert replay(sqlite_engine, all_dead=True) == 1
+    worker_for(fixed, sqlite_engine).run_once()
+
+    [created] = sandbox.tickets
+    assert created["ticket"]["priority_id"] == "7"  # type: ignore[index]
+    assert [a.number for a in attempt_rows(sqlite_engine)] == [1, 2]

@@ -1,0 +1,211 @@
+"""Hostile and odd input: each gets a clear 4xx, never a 500 or a lost event."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from urllib.parse import parse_qsl
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from helpers import FORM, TWILIO_TOKEN, VOICENTER_TOKEN, make_settings, read
+from sqlalchemy.engine import Engine
+
+from gateway.app import create_app
+from gateway.db import events
+from gateway.logs import configure_logging
+from gateway.redact import UrlSecretFilter
+from gateway.signatures import twilio_signature
+
+VOICENTER = f"/webhooks/voicenter/{VOICENTER_TOKEN}"
+
+
+def stored(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
+        )
+
+
+def voicenter_payload(**changes: object) -> dict[str, object]:
+    payload: dict[str, object] = json.loads(read("voicenter", "queue_abandoned.json"))
+    payload.update(changes)
+    return payload
+
+
+def test_twilio_json_without_body_hash_is_not_signed(
+    client: FlaskClient, sqlite_engine: Engine
+) -> None:
+    """A signature over the URL alone must not vouch for a JSON body."""
+    url = "http://localhost/webhooks/twilio?CallSid=CA01&CallStatus=completed"
+    signature = twilio_signature(TWILIO_TOKEN, url)
+    forged = {"CallSid": "CAFORGED", "CallStatus": "no-answer", "From": "+15550100199"}
+
+    response = client.post(
+        url.removeprefix("http://localhost"),
+        json=forged,
+        headers={"X-Twilio-Signature": signature},
+    )
+
+    assert response.status_code == 401
+    assert "bodySHA256" in response.json["error"]
+    assert stored(sqlite_engine) == 0
+
+
+def test_chunked_body_over_the_limit_is_413(sqlite_engine: Engine) -> None:
+    settings = make_settings(max_body_bytes=2000)
+    client = create_app(settings, sqlite_engine, mount_sandbox=False).test_client()
+    body = json.dumps(voicenter_payload(queuename="x" * 5000)).encode()
+
+    response = client.post(
+        VOICENTER,
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_base={"wsgi.input_terminated": True},
+    )
+
+    assert response.status_code == 413
+    assert response.json["Err"] == 2
+    assert stored(sqlite_engine) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (b"[" * 50_000, "application/json", "nested too deeply"),
+        (b'{"a": ' * 50_000, "application/json", "nested too deeply"),
+        (b'{"ivruniqueid": "a\\u0000b"}', "application/json", "NUL character"),
+        (b"ivruniqueid=a%00b", "application/x-www-form-urlencoded", "NUL character"),
+        (b"ivruniqueid=%FF", "application/x-www-form-urlencoded", "not UTF-8"),
+    ],
+)
+def test_unreadable_body_is_400(
+    client: FlaskClient, body: bytes, content_type: str, message: str
+) -> None:
+    response = client.post(VOICENTER, data=body, content_type=content_type)
+
+    assert response.status_code == 400
+    assert message in response.json["error"]
+    assert response.json["Err"] == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"ivruniqueid": "x" * 300}, "at most 200 characters"),
+        ({"ivruniqueid": "  "}, "non-empty id"),
+        ({"ivruniqueid": 1.5}, "string or whole number"),
+        ({"duration": -5}, "duration"),
+        ({"time": 253402300799}, "between 1970 and 3000"),
+        ({"time": True}, "between 1970 and 3000"),
+        ({"IVR": "[" * 5000}, "nested too deeply"),
+    ],
+)
+def test_invalid_values_are_400_naming_the_field(
+    client: FlaskClient, changes: dict[str, object], message: str
+) -> None:
+    response = client.post(VOICENTER, json=voicenter_payload(**changes))
+
+    assert response.status_code == 400
+    assert message in response.json["error"]
+
+
+def test_odd_shapes_inside_known_fields_do_not_crash(client: FlaskClient) -> None:
+    payload = voicenter_payload(aiData={"transcript": 5, "insights": "none"})
+
+    response = client.post(VOICENTER, json=payload)
+
+    assert response.status_code == 200
+
+
+def test_json_sent_as_text_plain_is_read_as_json(client: FlaskClient) -> None:
+    response = client.post(
+        VOICENTER,
+        data=read("voicenter", "queue_abandoned.json"),
+        content_type="text/plain",
+    )
+
+    assert response.status_code == 200
+    assert response.json["status"] == "accepted"
+
+
+def test_twilio_timestamp_without_zone_is_read_as_utc(client: FlaskClient) -> None:
+    body = read("twilio", "status_no_answer.form").replace(b"%2B0000", b"-0000")
+    url = "http://localhost/webhooks/twilio"
+    signature = twilio_signature(
+        TWILIO_TOKEN, url, parse_qsl(body.decode(), keep_blank_values=True)
+    )
+
+    response = client.post(
+        "/webhooks/twilio",
+        data=body,
+        content_type=FORM,
+        headers={"X-Twilio-Signature": signature},
+    )
+
+    assert response.status_code == 202
+
+
+def test_refusal_logs_mask_phone_numbers(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    client.post(VOICENTER, json=voicenter_payload(time="+972549998877"))
+
+    assert "972549998877" not in caplog.text
+    assert "77" in caplog.text
+
+
+def test_access_log_fields_are_masked() -> None:
+    """gunicorn hands its access-log fields to the record as a mapping."""
+    record = logging.LogRecord(
+        "gunicorn.access", logging.INFO, __file__, 1, "%(r)s", None, None
+    )
+    record.args = {"r": f"POST /webhooks/voicenter/{VOICENTER_TOKEN} HTTP/1.1"}
+
+    UrlSecretFilter().filter(record)
+
+    assert VOICENTER_TOKEN not in record.getMessage()
+
+
+def test_oauth_libraries_never_log_below_warning() -> None:
+    configure_logging()
+
+    for name in ("oauthlib", "requests_oauthlib"):
+        assert logging.getLogger(name).getEffectiveLevel() >= logging.WARNING
+
+
+def test_unexpected_error_is_json_500_in_vendor_shape(
+    client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("gateway.webhooks.store_event", broken)
+
+    response = client.post(VOICENTER, json=voicenter_payload())
+
+    assert response.status_code == 500
+    assert response.json["Err"] == 2
+    assert "not stored" in response.json["Errdesc"]
+
+
+def test_chunked_body_within_the_limit_is_read_whole(sqlite_engine: Engine) -> None:
+    client = create_app(
+        make_settings(), sqlite_engine, mount_sandbox=False
+    ).test_client()
+
+    response = client.post(
+        VOICENTER,
+        input_stream=io.BytesIO(read("voicenter", "queue_abandoned.json")),
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_base={"wsgi.input_terminated": True},
+    )
+
+    assert response.status_code == 200
+    assert response.json["status"] == "accepted"
