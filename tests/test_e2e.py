@@ -30,18 +30,15 @@ from urllib.parse import parse_qsl
 import gunicorn
 import pytest
 import requests
+from helpers import AIRCALL_TOKEN, FIXTURES, FORM, TWILIO_TOKEN, VOICENTER_TOKEN
 
+from gateway.config import SANDBOX_STATUS_ID as STATUS_ID
 from gateway.signatures import twilio_signature
 
 T = TypeVar("T")
 
 BIN = Path(sys.executable).parent
-FIXTURES = Path(__file__).parent / "fixtures"
-FORM = "application/x-www-form-urlencoded"
-TWILIO_TOKEN = "test-twilio-auth-token"
-AIRCALL_TOKEN = "fake-webhook-token-0001"
-VOICENTER_TOKEN = "test-voicenter-url-token"
-STATUS_ID = "233476065495939904005866822871905093425"
+PROCFILE = Path(__file__).parent.parent / "Procfile"
 TICKET_ID = re.compile(r"\d{39}")
 SOURCE_LINE = re.compile(r"^Source: (\w+), call (\S+)$", re.MULTILINE)
 RECORDINGS = (
@@ -75,6 +72,15 @@ _SETTINGS_NAMES = {
 # stacks running side by side here would fight over.
 GUNICORN_ISOLATED = ("--no-control-socket",) if gunicorn.version_info >= (27,) else ()
 _serials = itertools.count(1)
+
+
+def procfile(kind: str) -> list[str]:
+    """The command the Procfile gives for ``kind``, as a PaaS would run it."""
+    for line in PROCFILE.read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == kind:
+            return ["sh", "-c", f"exec {command.strip()}"]
+    raise AssertionError(f"the Procfile has no {kind!r} process")
 
 
 def free_ports(count: int) -> list[int]:
@@ -214,6 +220,10 @@ class Stack:
             DEFAULT_REGION="IL",
             PHONE_FORMAT="national",
             TIMEZONE="Asia/Jerusalem",
+            PORT=self.gateway_url.rsplit(":", 1)[1],
+            WEB_CONCURRENCY="2",
+            GUNICORN_CMD_ARGS=" ".join(("--graceful-timeout 5", *GUNICORN_ISOLATED)),
+            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         )
         env.update(overrides)
         return env
@@ -225,28 +235,16 @@ class Stack:
 
     def start(self, worker: bool = True) -> Stack:
         sandbox_port = self.sandbox_url.rsplit(":", 1)[1]
-        gateway_bind = self.gateway_url.removeprefix("http://")
         self._spawn("sandbox", str(BIN / "ringdesk"), "sandbox", "--port", sandbox_port)
         subprocess.run(
-            [str(BIN / "ringdesk"), "db", "upgrade"],
+            procfile("release"),
             env=self.env,
             cwd=self.root,
             check=True,
             capture_output=True,
             timeout=60,
         )
-        self._spawn(
-            "gateway",
-            str(BIN / "gunicorn"),
-            "--bind",
-            gateway_bind,
-            "--workers",
-            "2",
-            "--graceful-timeout",
-            "5",
-            *GUNICORN_ISOLATED,
-            "gateway:create_app()",
-        )
+        self._spawn("gateway", *procfile("web"))
         self.wait_until(lambda: self._answers("/healthz"), 30, "the gateway is up")
         self.wait_until(
             lambda: self._answers("/_sandbox/tickets", self.sandbox_url),
@@ -266,7 +264,7 @@ class Stack:
 
     def start_worker(self) -> Process:
         number = sum(p.name.startswith("worker") for p in self.processes) + 1
-        return self._spawn(f"worker-{number}", str(BIN / "ringdesk"), "worker")
+        return self._spawn(f"worker-{number}", *procfile("worker"))
 
     def kill(self, process: Process) -> None:
         """SIGKILL, as the OOM killer or a lost machine would."""
