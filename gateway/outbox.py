@@ -160,30 +160,21 @@ def record_attempt(
     :returns: ``False`` when the lease had run out and another worker took
         the ticket; the attempt is recorded anyway, the ticket left to them.
     """
+    changes: dict[str, Any] = {
+        "state": state,
+        "attempts": claim.attempts + 1,
+        "last_error": "" if state == DELIVERED else attempt.response,
+        "lease_owner": None,
+        "lease_until": None,
+        "updated_at": utcnow(),
+    }
+    if remote_id is not None:
+        changes["remote_id"] = remote_id
+    if due_at is not None:
+        changes["due_at"] = due_at
+
     with engine.begin() as conn:
-        earlier = conn.execute(
-            sa.select(sa.func.count())
-            .select_from(attempts)
-            .where(attempts.c.ticket_id == claim.ticket_row)
-        ).scalar_one()
-        conn.execute(
-            attempts.insert().values(
-                ticket_id=claim.ticket_row,
-                number=earlier + 1,
-                started_at=attempt.started_at,
-                duration_ms=attempt.duration_ms,
-                http_status=attempt.http_status,
-                outcome=attempt.outcome,
-                response=attempt.response,
-            )
-        )
-        changes: dict[str, Any] = {"attempts": claim.attempts + 1, "last_error": ""}
-        if state != DELIVERED:
-            changes["last_error"] = attempt.response
-        if remote_id is not None:
-            changes["remote_id"] = remote_id
-        if due_at is not None:
-            changes["due_at"] = due_at
+        _insert_attempt(conn, claim.ticket_row, attempt)
         updated = conn.execute(
             tickets.update()
             .where(
@@ -191,10 +182,24 @@ def record_attempt(
                 tickets.c.state == SENDING,
                 tickets.c.lease_owner == owner,
             )
-            .values(state=state, lease_owner=None, lease_until=None, **changes)
-            .values(updated_at=attempt.started_at)
+            .values(**changes)
         )
     return updated.rowcount == 1
+
+
+def _insert_attempt(conn: Connection, ticket_row: int, attempt: Attempt) -> None:
+    earlier = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(attempts)
+        .where(attempts.c.ticket_id == ticket_row)
+    ).scalar_one()
+    conn.execute(
+        attempts.insert().values(
+            ticket_id=ticket_row,
+            number=earlier + 1,
+            **dataclasses.asdict(attempt),
+        )
+    )
 
 
 def _set(

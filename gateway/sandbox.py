@@ -94,94 +94,115 @@ def sandbox_blueprint(
     token_ttl: int = 3600,
 ) -> Blueprint:
     """Build the sandbox's routes with a fresh, empty state."""
-    state = SandboxState(client_id, client_secret, token_ttl)
+    views = _Views(SandboxState(client_id, client_secret, token_ttl))
     bp = Blueprint("sandbox", __name__)
+    routes = (
+        ("/oauth/token", "POST", views.token),
+        ("/v2/tickets/create", "POST", views.create),
+        ("/_sandbox/tickets", "GET", views.listing),
+        ("/_sandbox/stats", "GET", views.stats),
+        ("/_sandbox/faults", "POST", views.set_fault),
+        ("/_sandbox/faults", "DELETE", views.clear_fault),
+        ("/_sandbox/latency", "POST", views.set_latency),
+        ("/_sandbox/revoke", "POST", views.revoke),
+    )
+    for rule, method, view in routes:
+        bp.add_url_rule(rule, view.__name__, view, methods=[method])
+    return bp
 
-    @bp.post("/oauth/token")
-    def token() -> tuple[Response, int]:
+
+class _Views:
+    """The sandbox's endpoints: the documented contract, then test controls."""
+
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+
+    def token(self) -> tuple[Response, int]:
         if request.form.get("grant_type") != "client_credentials":
             return _oauth_error("unsupported_grant_type", "use client_credentials")
-        given_id, given_secret = _client_credentials()
-        if (given_id, given_secret) != (state.client_id, state.client_secret):
+        if _client_credentials() != (self.state.client_id, self.state.client_secret):
             return _oauth_error("invalid_client", "unknown client or wrong secret", 401)
         return jsonify(
-            access_token=state.issue_token(),
+            access_token=self.state.issue_token(),
             token_type="Bearer",
-            expires_in=state.token_ttl,
+            expires_in=self.state.token_ttl,
         ), 200
 
-    @bp.post("/v2/tickets/create")
-    def create() -> tuple[Response, int]:
-        if state.latency:
-            time.sleep(state.latency)
-        fault = state.take_fault()
+    def create(self) -> tuple[Response, int]:
+        if self.state.latency:
+            time.sleep(self.state.latency)
+        fault = self.state.take_fault()
         if fault is not None:
-            response = jsonify(error=fault.body or f"injected {fault.status}")
-            if fault.retry_after:
-                response.headers["Retry-After"] = fault.retry_after
-            return response, fault.status
+            return _fault_response(fault)
 
         auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or not state.token_valid(auth[7:]):
+        if not auth.startswith("Bearer ") or not self.state.token_valid(auth[7:]):
             return jsonify(error="invalid or expired access token"), 401
 
         ticket = request.get_json(silent=True)
         problem = _contract_problem(ticket)
-        if problem:
+        if problem or not isinstance(ticket, dict):
             return jsonify(error=problem), 400
-        assert isinstance(ticket, dict)
-        ticket_id = state.add_ticket(ticket)
+        ticket_id = self.state.add_ticket(ticket)
         logger.info("sandbox created ticket %s", ticket_id)
         return jsonify(
             id=ticket_id, message=CREATED_MESSAGE, ticket_status=ticket["status"]
         ), 201
 
-    @bp.get("/_sandbox/tickets")
-    def listing() -> Response:
-        with state.lock:
-            return jsonify(tickets=list(state.tickets), count=len(state.tickets))
+    def listing(self) -> Response:
+        with self.state.lock:
+            tickets = list(self.state.tickets)
+        return jsonify(tickets=tickets, count=len(tickets))
 
-    @bp.post("/_sandbox/faults")
-    def faults() -> tuple[Response, int]:
+    def stats(self) -> Response:
+        with self.state.lock:
+            return jsonify(
+                tickets=len(self.state.tickets),
+                token_requests=self.state.token_requests,
+            )
+
+    def set_fault(self) -> tuple[Response, int]:
         spec = request.get_json(silent=True) or {}
-        status = int(spec.get("status", 503))
-        with state.lock:
-            state.fault = _Fault(
-                status=status,
+        try:
+            fault = _Fault(
+                status=int(spec.get("status", 503)),
                 remaining=int(spec.get("count", 1)),
                 retry_after=str(spec.get("retry_after", "")),
                 body=str(spec.get("body", "")),
             )
-        return jsonify(fault=dataclasses.asdict(state.fault)), 200
+        except (TypeError, ValueError):
+            return jsonify(error="status and count must be whole numbers"), 400
+        with self.state.lock:
+            self.state.fault = fault
+        return jsonify(fault=dataclasses.asdict(fault)), 200
 
-    @bp.delete("/_sandbox/faults")
-    def clear_faults() -> tuple[Response, int]:
-        with state.lock:
-            state.fault = None
+    def clear_fault(self) -> tuple[Response, int]:
+        with self.state.lock:
+            self.state.fault = None
         return jsonify(fault=None), 200
 
-    @bp.post("/_sandbox/latency")
-    def latency() -> tuple[Response, int]:
+    def set_latency(self) -> tuple[Response, int]:
         spec = request.get_json(silent=True) or {}
-        with state.lock:
-            state.latency = max(0.0, float(spec.get("seconds", 0)))
-        return jsonify(seconds=state.latency), 200
+        try:
+            seconds = min(max(0.0, float(spec.get("seconds", 0))), 60.0)
+        except (TypeError, ValueError):
+            return jsonify(error="seconds must be a number"), 400
+        with self.state.lock:
+            self.state.latency = seconds
+        return jsonify(seconds=seconds), 200
 
-    @bp.post("/_sandbox/revoke")
-    def revoke() -> tuple[Response, int]:
-        with state.lock:
-            revoked = len(state.tokens)
-            state.tokens.clear()
+    def revoke(self) -> tuple[Response, int]:
+        with self.state.lock:
+            revoked = len(self.state.tokens)
+            self.state.tokens.clear()
         return jsonify(revoked=revoked), 200
 
-    @bp.get("/_sandbox/stats")
-    def stats() -> Response:
-        with state.lock:
-            return jsonify(
-                tickets=len(state.tickets), token_requests=state.token_requests
-            )
 
-    return bp
+def _fault_response(fault: _Fault) -> tuple[Response, int]:
+    response = jsonify(error=fault.body or f"injected {fault.status}")
+    if fault.retry_after:
+        response.headers["Retry-After"] = fault.retry_after
+    return response, fault.status
 
 
 def _client_credentials() -> tuple[str, str]:
