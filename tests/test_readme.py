@@ -1,0 +1,130 @@
+"""The README's "Try it" section, run as written against ``ringdesk serve``.
+
+A newcomer copies these commands first; if they stop working, this fails.
+The only changes made to them are the port and the path of the virtualenv.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).parent.parent
+BIN = Path(sys.executable).parent
+README_PORT = "127.0.0.1:8000"
+SOURCE = re.compile(r"^Source: (\w+), call (\S+)$", re.MULTILINE)
+
+
+def try_it_commands() -> list[str]:
+    """The shell blocks of the README's "Try it" section that call the gateway."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Try it", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+    return [block for block in blocks if "/webhooks/" in block]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """``ringdesk serve`` with ``make run``'s demo secrets and short settling."""
+    port = free_port()
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("TICKET", "SETTLE_", "OAUTH_", "DATABASE_URL"))
+    }
+    env.update(
+        PORT=str(port),
+        DATABASE_URL=f"sqlite:///{tmp_path / 'readme.db'}",
+        TWILIO_AUTH_TOKEN="demo-twilio-token",
+        AIRCALL_WEBHOOK_TOKEN="fake-webhook-token-0001",
+        VOICENTER_URL_TOKEN="demo-voicenter-token",
+        SETTLE_SECONDS_TWILIO="3",
+        SETTLE_SECONDS_AIRCALL="0",
+        WORKER_POLL_SECONDS="0.1",
+    )
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(
+        [str(BIN / "ringdesk"), "serve"], env=env, cwd=tmp_path, stdout=log, stderr=log
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(f"{base}/healthz")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def _wait_for(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {seconds} s")
+
+
+def _tickets(base: str, count: int, seconds: float = 20) -> list[dict[str, str]]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        listing = requests.get(f"{base}/sandbox/_sandbox/tickets", timeout=5).json()
+        if listing["count"] >= count:
+            return [item["ticket"] for item in listing["tickets"]]
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} tickets after {seconds} s")
+
+
+@pytest.mark.slow
+def test_readme_curl_examples_each_make_one_ticket(served: str) -> None:
+    commands = try_it_commands()
+    assert len(commands) == 4, "the README's Try it section changed shape"
+
+    for command in commands:
+        script = command.replace(README_PORT, served.removeprefix("http://"))
+        script = script.replace(".venv/bin/", f"{BIN}/")
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert '"status":"rejected"' not in result.stdout, result.stdout
+
+    tickets = _tickets(served, 4)
+    calls = sorted(SOURCE.search(ticket["msg"]).groups() for ticket in tickets)  # type: ignore[union-attr]
+    assert calls == [
+        ("aircall", "900000001"),
+        ("twilio", "CA0000000000000000000000000000a001"),
+        ("twilio", "CA0000000000000000000000000000a009"),
+        ("voicenter", "2026010111000001abcQ"),
+    ]
+    voicenter = next(t for t in tickets if "call 2026010111000001abcQ" in t["msg"])
+    assert voicenter["phone"] == "0500001234"
+    assert voicenter["subject"] == "Missed call from 050-000-1234"
+    assert "Queue: תמיכה טכנית" in voicenter["msg"]
+    voicemail = next(t for t in tickets if "a009" in t["msg"])
+    assert voicemail["subject"] == "Voicemail from +1 555-010-0125 (TEST CALLER)"
+    assert "my order number is 12345" in voicemail["msg"]
+    assert voicemail["phone"] == "+15550100125"
