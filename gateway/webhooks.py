@@ -84,8 +84,9 @@ def verify_signature(vendor: str, body: Body, settings: Settings) -> None:
         if vendor in settings.allow_unsigned:
             return
         raise BadSignature(
-            f"{vendor} webhooks are refused: no secret is configured. Set its "
-            f"secret, or ALLOW_UNSIGNED={vendor} to accept them unchecked."
+            f"{vendor} webhooks are refused: no secret is configured. Set "
+            f"{VENDORS[vendor].secret_setting}, or ALLOW_UNSIGNED={vendor} to "
+            "accept them unchecked."
         )
     VENDORS[vendor].verify(request, body, secrets, settings.public_url)
 
