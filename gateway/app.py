@@ -29,12 +29,13 @@ SANDBOX_PREFIX = "/sandbox"
 def create_app(
     settings: Settings | None = None,
     engine: Engine | None = None,
-    mount_sandbox: bool | None = None,
+    mount_sandbox: bool = False,
 ) -> Flask:
     """Build the gateway.
 
-    :param mount_sandbox: serve the sandbox tickets API under ``/sandbox``;
-        by default it is mounted when ``TICKETS_API_URL`` is not set.
+    :param mount_sandbox: also serve the sandbox tickets API under
+        ``/sandbox``, as ``ringdesk serve`` does when ``TICKETS_API_URL`` is
+        not set. A web process under gunicorn never does.
     """
     configure_logging()
     settings = settings or load_settings()
@@ -54,12 +55,17 @@ def create_app(
         )
 
     app.register_blueprint(webhooks_bp)
-    if settings.uses_sandbox if mount_sandbox is None else mount_sandbox:
+    if mount_sandbox:
         app.register_blueprint(sandbox_blueprint(), url_prefix=SANDBOX_PREFIX)
         logger.warning(
             "TICKETS_API_URL is not set: tickets go to the built-in sandbox at "
             "%s, NOT to a real CRM.",
             SANDBOX_PREFIX,
+        )
+    elif settings.uses_sandbox:
+        logger.warning(
+            "TICKETS_API_URL is not set: webhooks are stored, but no worker can "
+            "deliver their tickets until it is."
         )
 
     app.register_error_handler(HTTPException, _http_error)

@@ -29,6 +29,8 @@ SENDING = "sending"
 DELIVERED = "delivered"
 DEAD = "dead"
 
+RESPONSE_LIMIT = 500
+
 Builder = Callable[[Sequence[CallEvent]], dict[str, str]]
 
 
@@ -163,13 +165,13 @@ def record_attempt(
     changes: dict[str, Any] = {
         "state": state,
         "attempts": claim.attempts + 1,
-        "last_error": "" if state == DELIVERED else attempt.response,
+        "last_error": "" if state == DELIVERED else storable(attempt.response),
         "lease_owner": None,
         "lease_until": None,
         "updated_at": utcnow(),
     }
     if remote_id is not None:
-        changes["remote_id"] = remote_id
+        changes["remote_id"] = storable(remote_id, 255)
     if due_at is not None:
         changes["due_at"] = due_at
 
@@ -187,6 +189,30 @@ def record_attempt(
     return updated.rowcount == 1
 
 
+def renew_lease(
+    engine: Engine, ticket_row: int, owner: str, lease_seconds: float
+) -> bool:
+    """Extend ``owner``'s lease on a ticket it is still sending."""
+    with engine.begin() as conn:
+        renewed = conn.execute(
+            tickets.update()
+            .where(
+                tickets.c.id == ticket_row,
+                tickets.c.state == SENDING,
+                tickets.c.lease_owner == owner,
+            )
+            .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+        )
+    return renewed.rowcount == 1
+
+
+def storable(text: str, limit: int = RESPONSE_LIMIT) -> str:
+    """Text from the API made safe for any database: no NUL, no lone
+    surrogates, and short."""
+    text = text.replace("\x00", "")[:limit]
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _insert_attempt(conn: Connection, ticket_row: int, attempt: Attempt) -> None:
     earlier = conn.execute(
         sa.select(sa.func.count())
@@ -197,7 +223,7 @@ def _insert_attempt(conn: Connection, ticket_row: int, attempt: Attempt) -> None
         attempts.insert().values(
             ticket_id=ticket_row,
             number=earlier + 1,
-            **dataclasses.asdict(attempt),
+            **{**dataclasses.asdict(attempt), "response": storable(attempt.response)},
         )
     )
 

@@ -50,17 +50,17 @@ def read_body(request: Request, limit: int | None = None) -> Body:
     content_type = request.mimetype or ""
 
     if request.method == "GET":
-        query = _decode(request.query_string, "query string")
-        return _form(raw, content_type, query)
+        # A GET callback's fields are its query string; that is what the
+        # vendor signed and what is kept as the event's body.
+        query = request.query_string
+        return _form(query, "", _text(query, "query string"))
     if content_type in ("multipart/form-data", "text/xml", "application/xml"):
         raise UnsupportedBody(
             f"Bodies of type {content_type!r} are not read here; send JSON "
             "(application/json) or a form (application/x-www-form-urlencoded)."
         )
 
-    text = _decode(raw, "body")
-    if "\x00" in text or "\\u0000" in text or "%00" in text:
-        raise BadPayload("The body holds a NUL character, which no field may hold.")
+    text = _text(raw, "body")
     looks_like_json = text.lstrip().startswith(("{", "["))
     if content_type.endswith("json") or (content_type != _FORM and looks_like_json):
         return _json(raw, content_type, text)
@@ -86,13 +86,18 @@ def _raw_body(request: Request, limit: int | None) -> bytes:
     return raw
 
 
-def _decode(raw: bytes, what: str) -> str:
+def _text(raw: bytes, what: str) -> str:
+    """``raw`` as UTF-8 text without NUL characters, which no field may hold
+    (PostgreSQL cannot store them, and no vendor sends them)."""
     try:
-        return raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadPayload(
             f"The {what} is not UTF-8 text (bad byte at position {exc.start})."
         ) from exc
+    if "\x00" in text or "\\u0000" in text or "%00" in text:
+        raise BadPayload(f"The {what} holds a NUL character, which no field may hold.")
+    return text
 
 
 def _json(raw: bytes, content_type: str, text: str) -> Body:
@@ -104,6 +109,13 @@ def _json(raw: bytes, content_type: str, text: str) -> Body:
         raise BadPayload("The body's JSON is nested too deeply.") from exc
     if not isinstance(data, dict):
         raise BadPayload(f"Expected a JSON object, got a JSON {type(data).__name__}.")
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadPayload(
+            "The body's JSON holds a lone UTF-16 surrogate (half a character), "
+            "which is not text."
+        ) from exc
     return Body(raw=raw, content_type=content_type, fields=data)
 
 

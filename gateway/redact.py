@@ -10,11 +10,15 @@ from __future__ import annotations
 import logging
 import re
 
-_TOKEN_IN_PATH = re.compile(r"(/webhooks/voicenter/)[^/?\s\"]+")
+# A webhook URL: the vendor, then anything past it (a path token, however
+# encoded) and any query (a token, or a GET callback's caller and notes).
+_WEBHOOK_URL = re.compile(
+    r"(/webhooks/[\w-]*)((?:/|%2f)[^?\s\"]*)?(\?[^\s\"]*)?", re.IGNORECASE
+)
 _PHONE_LIKE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&\s\"]+", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])(?:token|%74oken)=)[^&\s\"]+", re.IGNORECASE)
 
 
 def mask_secret(value: str) -> str:
@@ -50,17 +54,34 @@ def mask_numbers(text: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """Hide URL secrets such as Voicenter's token in the path or query."""
-    url = _TOKEN_IN_PATH.sub(r"\1***", url)
+    """Hide what a URL may carry that is secret or personal.
+
+    For webhook URLs everything past the vendor's name goes: Voicenter's
+    token in the path and Twilio's GET callbacks with the caller's number in
+    the query. Elsewhere ``token=`` values go.
+    """
+    url = _WEBHOOK_URL.sub(_mask_webhook, url)
     return _TOKEN_IN_QUERY.sub(r"\1***", url)
 
 
+def _mask_webhook(match: re.Match[str]) -> str:
+    path = "/***" if match.group(2) else ""
+    query = "?***" if match.group(3) else ""
+    return f"{match.group(1)}{path}{query}"
+
+
 def clean(value: object, limit: int = 200) -> str:
-    """Escape control characters so vendor text cannot forge log lines."""
+    """Escape control and bidi characters so vendor text cannot forge or
+    disguise log lines."""
     text = str(value)
     if len(text) > limit:
         text = text[:limit] + "…"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class UrlSecretFilter(logging.Filter):

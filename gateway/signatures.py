@@ -35,6 +35,12 @@ def verify_twilio(
     if not signature:
         raise BadSignature("The X-Twilio-Signature header is missing.")
 
+    names = [name for name, _ in body.pairs]
+    if len(names) != len(set(names)):
+        # The signature sorts repeated fields, so their order is unsigned,
+        # while the first value is the one read. Twilio sends each once.
+        raise BadSignature("A field is repeated; Twilio sends each field once.")
+
     url = signed_url(request, public_url)
     params: Sequence[tuple[str, str]] = body.pairs
     body_hash = parse_qs(urlsplit(url).query).get("bodySHA256")

@@ -21,16 +21,16 @@ import requests
 from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error, TokenExpiredError
 from requests_oauthlib import OAuth2Session
 
+from gateway.config import LOOPBACK
 from gateway.db import utcnow
 from gateway.errors import PermanentDelivery, RetryableDelivery
+from gateway.outbox import RESPONSE_LIMIT
 
 logger = logging.getLogger(__name__)
 
 CREATE_PATH = "/v2/tickets/create"
-RESPONSE_LIMIT = 500
 _EXPIRY_MARGIN = 60.0
 _RETRYABLE = {408, 425, 429}
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 class TicketsApi:
@@ -129,7 +129,7 @@ def _allow_loopback_http(token_url: str) -> None:
     loopback addresses.
     """
     parts = urlsplit(token_url)
-    if parts.scheme == "http" and parts.hostname in _LOOPBACK:
+    if parts.scheme == "http" and parts.hostname in LOOPBACK:
         os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
 
 

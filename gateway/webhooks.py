@@ -176,7 +176,7 @@ def reject(
     code = status or exc.status
     logger.warning(
         "%s webhook refused with %s: %s",
-        vendor,
+        clean(vendor, 40),
         code,
         mask_numbers(clean(exc.message, 500)),
     )

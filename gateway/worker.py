@@ -8,13 +8,16 @@ the last response until ``ringdesk replay`` queues it again.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import os
 import random
+import secrets
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -31,9 +34,10 @@ from gateway.outbox import (
     Claim,
     claim_due,
     record_attempt,
+    renew_lease,
 )
-from gateway.redact import clean
-from gateway.tickets_api import RESPONSE_LIMIT, TicketsApi
+from gateway.redact import clean, mask_numbers
+from gateway.tickets_api import TicketsApi
 from mappings.event import CallEvent
 from mappings.policy import decide
 from mappings.routing import route
@@ -51,13 +55,14 @@ class Worker:
         self.settings = settings
         self.engine = engine
         self.api = api
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        host = socket.gethostname()[:40]
+        self.owner = f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
 
     def run(self, stop: threading.Event) -> None:
         logger.info("worker %s delivering to %s", self.owner, self.api.create_url)
         while not stop.is_set():
             try:
-                busy = self.run_once()
+                busy = self.run_once(stop=stop)
             except SQLAlchemyError:
                 logger.exception("database error in the worker; trying again")
                 busy = 0
@@ -68,91 +73,135 @@ class Worker:
                 stop.wait(self.settings.poll_seconds)
         logger.info("worker %s stopped", self.owner)
 
-    def run_once(self, batch: int = 10) -> int:
+    def run_once(self, batch: int = 10, stop: threading.Event | None = None) -> int:
         """Deliver up to ``batch`` due tickets; return how many were tried.
 
         Tickets are claimed one at a time, each just before it is sent, so a
         lease never runs out while its ticket waits behind slow sends of
-        others (another worker would then send it a second time).
+        others (another worker would then send it a second time). A stop
+        request is honoured between tickets.
         """
+        stop = stop or threading.Event()
         tried = 0
-        while tried < batch:
+        while tried < batch and not stop.is_set():
             claims = claim_due(
                 self.engine, self.owner, self.build, self.settings.lease_seconds, 1
             )
             if not claims:
                 break
-            self.deliver(claims[0])
+            self.deliver(claims[0], stop)
             tried += 1
         return tried
 
     def build(self, events: Sequence[CallEvent]) -> dict[str, str]:
         return build_payload(self.settings, events)
 
-    def deliver(self, claim: Claim) -> None:
+    def deliver(self, claim: Claim, stop: threading.Event | None = None) -> None:
+        """Send one claimed ticket and record how it went.
+
+        The lease is renewed while the send lasts, however slowly the API
+        answers; the result is recorded even through a database hiccup,
+        because a ticket the CRM created but we did not record would be
+        sent again.
+        """
+        with self._lease_kept(claim):
+            result = self._send(claim)
+        self._record(claim, result, stop or threading.Event())
+
+    def _send(self, claim: Claim) -> _Result:
         started = utcnow()
         clock = time.monotonic()
         try:
             remote_id, response = self.api.create(claim.payload)
         except DeliveryError as exc:
-            self._failed(claim, exc, started, _elapsed_ms(clock))
-            return
+            return self._failure(claim, exc, started, _elapsed_ms(clock))
         except Exception as exc:
             # A bug or a surprise from a library must still be recorded as an
             # attempt, or the ticket would sit leased and be retried forever.
             logger.exception("unexpected error sending ticket #%s", claim.ticket_row)
             error = RetryableDelivery(f"unexpected error: {exc!r}")
-            self._failed(claim, error, started, _elapsed_ms(clock))
-            return
+            return self._failure(claim, error, started, _elapsed_ms(clock))
 
         attempt = Attempt(
-            started,
-            _elapsed_ms(clock),
-            response.status_code,
-            "created",
-            response.text[:RESPONSE_LIMIT],
+            started, _elapsed_ms(clock), response.status_code, "created", response.text
         )
-        record_attempt(
-            self.engine, claim, self.owner, attempt, DELIVERED, remote_id=remote_id
-        )
-        logger.info(
-            "ticket #%s (%s call %s) created as %s",
-            claim.ticket_row,
-            claim.vendor,
-            clean(claim.call_id),
-            remote_id,
-        )
+        return _Result(DELIVERED, attempt, remote_id=remote_id)
 
-    def _failed(
+    def _failure(
         self, claim: Claim, exc: DeliveryError, started: datetime, duration_ms: int
-    ) -> None:
+    ) -> _Result:
         response = exc.response or str(exc)
         number = claim.attempts + 1
         if isinstance(exc, PermanentDelivery) or (
             number >= self.settings.retry_max_attempts
         ):
             attempt = Attempt(started, duration_ms, exc.status, "dead", response)
-            record_attempt(self.engine, claim, self.owner, attempt, DEAD)
-            logger.error(
-                "ticket #%s parked as dead after attempt %s: %s",
-                claim.ticket_row,
-                number,
-                exc,
-            )
-            return
+            return _Result(DEAD, attempt, error=str(exc))
 
         retry_after = exc.retry_after if isinstance(exc, RetryableDelivery) else None
         delay = self.backoff(number, retry_after)
         attempt = Attempt(started, duration_ms, exc.status, "retry", response)
         due_at = utcnow() + timedelta(seconds=delay)
-        record_attempt(self.engine, claim, self.owner, attempt, PENDING, due_at=due_at)
-        logger.warning(
-            "ticket #%s attempt %s failed (%s); next try in %.1f s",
-            claim.ticket_row,
-            number,
-            exc,
-            delay,
-        )
+        return _Result(PENDING, attempt, due_at=due_at, error=str(exc))
+
+    def _record(self, claim: Claim, result: _Result, stop: threading.Event) -> None:
+        wait = 1.0
+        while True:
+            try:
+                record_attempt(
+                    self.engine,
+                    claim,
+                    self.owner,
+                    result.attempt,
+                    result.state,
+                    due_at=result.due_at,
+                    remote_id=result.remote_id,
+                )
+                break
+            except SQLAlchemyError:
+                if stop.is_set():
+                    logger.error(
+                        "stopping before ticket #%s could be recorded as %s%s; "
+                        "check the CRM before replaying it",
+                        claim.ticket_row,
+                        result.state,
+                        f" ({result.remote_id})" if result.remote_id else "",
+                    )
+                    raise
+                logger.exception(
+                    "could not record ticket #%s; trying again in %.0f s",
+                    claim.ticket_row,
+                    wait,
+                )
+                stop.wait(wait)
+                wait = min(wait * 2, 30.0)
+        _log_result(claim, result)
+
+    @contextlib.contextmanager
+    def _lease_kept(self, claim: Claim) -> Iterator[None]:
+        """Renew ``claim``'s lease every third of its length until done."""
+        done = threading.Event()
+        every = self.settings.lease_seconds / 3
+
+        def renew() -> None:
+            while not done.wait(every):
+                try:
+                    renew_lease(
+                        self.engine,
+                        claim.ticket_row,
+                        self.owner,
+                        self.settings.lease_seconds,
+                    )
+                except SQLAlchemyError:
+                    logger.warning("could not renew the lease of #%s", claim.ticket_row)
+
+        thread = threading.Thread(target=renew, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def backoff(self, number: int, retry_after: float | None = None) -> float:
         """Seconds to wait before try ``number + 1``.
@@ -169,6 +218,42 @@ class Worker:
         )
         jitter: float = random.uniform(0, ceiling / 2)
         return ceiling / 2 + jitter
+
+
+@dataclasses.dataclass(frozen=True)
+class _Result:
+    """How one send went, and what to record for it."""
+
+    state: str
+    attempt: Attempt
+    due_at: datetime | None = None
+    remote_id: str | None = None
+    error: str = ""
+
+
+def _log_result(claim: Claim, result: _Result) -> None:
+    call = f"{claim.vendor} call {clean(claim.call_id)}"
+    error = mask_numbers(clean(result.error, 300))
+    if result.state == DELIVERED:
+        logger.info(
+            "ticket #%s (%s) created as %s",
+            claim.ticket_row,
+            call,
+            clean(result.remote_id or ""),
+        )
+    elif result.state == DEAD:
+        logger.error(
+            "ticket #%s (%s) parked as dead: %s", claim.ticket_row, call, error
+        )
+    else:
+        wait = (result.due_at - utcnow()).total_seconds() if result.due_at else 0.0
+        logger.warning(
+            "ticket #%s (%s) attempt failed (%s); next try in %.1f s",
+            claim.ticket_row,
+            call,
+            error,
+            max(wait, 0.0),
+        )
 
 
 def build_payload(settings: Settings, events: Sequence[CallEvent]) -> dict[str, str]:

@@ -77,10 +77,14 @@ def _rule(index: int, item: Any) -> Rule:
         raise ValueError(
             f"{where} sets {sorted(bad)!r}; expected {list(ROUTE_FIELDS)!r}."
         )
-    odd = sorted(k for k, v in setting.items() if not isinstance(v, str | int))
-    if odd or any(isinstance(v, bool) for v in setting.values()):
+    odd = sorted(
+        name
+        for name, value in setting.items()
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == ""
+    )
+    if odd:
         raise ValueError(
-            f"{where} sets {odd or 'a true/false'} to a value that is not an id; "
+            f"{where} sets {odd} to a value that is not an id; "
             'expected ids as strings, such as "12".'
         )
     return Rule(

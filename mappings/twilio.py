@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load
-from marshmallow.validate import Range
+from marshmallow.validate import OneOf, Range, Regexp
 
 from mappings.base import IdString, VendorSchema
 from mappings.event import CallEvent, Direction, EventKind
@@ -29,12 +29,47 @@ _MISSED_REASONS = {
 }
 
 
+_CALL_STATUSES = (
+    "",
+    "queued",
+    "initiated",
+    "ringing",
+    "in-progress",
+    "answered",
+    "completed",
+    "busy",
+    "failed",
+    "no-answer",
+    "canceled",
+)
+_RECORDING_STATUSES = ("", "in-progress", "completed", "absent", "failed")
+_TEXT_STATUSES = ("", "in-progress", "completed", "failed")
+
+
+def _sid(prefix: str) -> Regexp:
+    """Twilio ids: a two-letter prefix and 32 hex digits.
+
+    Twilio's signature joins names and values with nothing between them, so
+    a field boundary can be moved without breaking it (``CallSid=CA..``
+    plus ``CallStatus=busy`` signs like ``CallSid=CA..CallStatusbusy``).
+    Holding every id and status to its exact form closes that door.
+    """
+    return Regexp(
+        rf"^({prefix}[0-9a-fA-F]{{32}})?$",
+        error=f"Expected a Twilio id: {prefix} and 32 hex digits.",
+    )
+
+
 class TwilioSchema(VendorSchema):
     vendor = "twilio"
 
-    call_sid = IdString(data_key="CallSid", required=True)
-    call_status = fields.String(data_key="CallStatus", load_default="")
-    dial_call_status = fields.String(data_key="DialCallStatus", load_default="")
+    call_sid = IdString(data_key="CallSid", required=True, validate=_sid("CA"))
+    call_status = fields.String(
+        data_key="CallStatus", load_default="", validate=OneOf(_CALL_STATUSES)
+    )
+    dial_call_status = fields.String(
+        data_key="DialCallStatus", load_default="", validate=OneOf(_CALL_STATUSES)
+    )
     direction = fields.String(data_key="Direction", load_default="")
     sender = fields.String(data_key="From", load_default="")
     legacy_caller = fields.String(data_key="Caller", load_default="")
@@ -49,14 +84,20 @@ class TwilioSchema(VendorSchema):
     )
     timestamp = fields.String(data_key="Timestamp", load_default="")
     sequence_number = fields.String(data_key="SequenceNumber", load_default="")
-    recording_sid = IdString(data_key="RecordingSid", load_default="")
+    recording_sid = IdString(
+        data_key="RecordingSid", load_default="", validate=_sid("RE")
+    )
     recording_url = fields.String(data_key="RecordingUrl", load_default="")
-    recording_status = fields.String(data_key="RecordingStatus", load_default="")
+    recording_status = fields.String(
+        data_key="RecordingStatus", load_default="", validate=OneOf(_RECORDING_STATUSES)
+    )
     recording_source = fields.String(data_key="RecordingSource", load_default="")
-    transcription_sid = IdString(data_key="TranscriptionSid", load_default="")
+    transcription_sid = IdString(
+        data_key="TranscriptionSid", load_default="", validate=_sid("TR")
+    )
     transcription_text = fields.String(data_key="TranscriptionText", load_default="")
     transcription_status = fields.String(
-        data_key="TranscriptionStatus", load_default=""
+        data_key="TranscriptionStatus", load_default="", validate=OneOf(_TEXT_STATUSES)
     )
 
     @post_load

@@ -85,8 +85,12 @@ def test_triggers_per_vendor(monkeypatch: pytest.MonkeyPatch) -> None:
         ("ROUTING_RULES", "[1]", "Routing rule #1"),
         ("RETRY_MAX_ATTEMPTS", "many", "RETRY_MAX_ATTEMPTS"),
         ("DATABASE_URL", "nonsense", "DATABASE_URL is 'nonsense'"),
-        ("SETTLE_SECONDS_TWILIO", "1e20", "SETTLE_SECONDS_TWILIO is out of range"),
-        ("WORKER_POLL_SECONDS", "0", "WORKER_POLL_SECONDS is out of range"),
+        (
+            "SETTLE_SECONDS_TWILIO",
+            "1e20",
+            "SETTLE_SECONDS_TWILIO is 1e\\+20; expected a number from 0 to 86400",
+        ),
+        ("WORKER_POLL_SECONDS", "0", "WORKER_POLL_SECONDS is 0; expected"),
         ("ROUTING_RULES", '[{"set": {"owner": null}}]', "not an id"),
     ],
 )
@@ -99,24 +103,46 @@ def test_bad_setting_is_named(
         load_settings()
 
 
-def test_lease_must_outlast_a_send(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LEASE_SECONDS", "20")
-    monkeypatch.setenv("HTTP_TIMEOUT_SECONDS", "10")
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RETRY_MAX_ATTEMPTS", "-1"),
+        ("RETRY_MAX_ATTEMPTS", "5000"),
+        ("MAX_BODY_BYTES", "0"),
+        ("SETTLE_SECONDS_TWILIO", "-1"),
+        ("LEASE_SECONDS", "1e12"),
+        ("PROXY_HOPS", "-1"),
+    ],
+)
+def test_numbers_out_of_range_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
 
-    with pytest.raises(ConfigError, match="LEASE_SECONDS is 20; it must be more"):
+    with pytest.raises(ConfigError, match=f"{name} is .*; expected a number from"):
         load_settings()
 
 
 @pytest.mark.parametrize(
-    "name", ["RETRY_MAX_ATTEMPTS", "MAX_BODY_BYTES", "SETTLE_SECONDS_TWILIO"]
+    "url", ["http://crm.example.com", "ftp://crm.example.com", "crm.example.com"]
 )
-def test_numbers_out_of_range_are_refused(
-    monkeypatch: pytest.MonkeyPatch, name: str
+def test_tickets_api_must_be_https_unless_local(
+    monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:
-    monkeypatch.setenv(name, "-1")
+    monkeypatch.setenv("TICKETS_API_URL", url)
+    monkeypatch.setenv("TICKET_STATUS_ID", "1")
 
-    with pytest.raises(ConfigError, match=f"{name} is out of range"):
+    with pytest.raises(ConfigError, match="expected an https:// URL"):
         load_settings()
+
+    monkeypatch.setenv("TICKETS_API_URL", "http://127.0.0.1:8001")
+    assert load_settings().tickets_api_url == "http://127.0.0.1:8001"
+
+
+def test_secret_lists_may_have_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "t1, t2 ,")
+
+    assert load_settings().secrets["twilio"] == ("t1", "t2")
 
 
 def test_dotenv_is_read_from_the_working_directory(

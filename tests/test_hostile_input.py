@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from gateway.app import create_app
 from gateway.db import events
 from gateway.logs import configure_logging
-from gateway.redact import UrlSecretFilter
+from gateway.redact import UrlSecretFilter, mask_url
 from gateway.signatures import twilio_signature
 
 VOICENTER = f"/webhooks/voicenter/{VOICENTER_TOKEN}"
@@ -209,3 +209,104 @@ def test_chunked_body_within_the_limit_is_read_whole(sqlite_engine: Engine) -> N
 
     assert response.status_code == 200
     assert response.json["status"] == "accepted"
+
+
+def signed_twilio(client: FlaskClient, body: bytes) -> int:
+    url = "http://localhost/webhooks/twilio"
+    pairs = parse_qsl(body.decode(), keep_blank_values=True)
+    response = client.post(
+        "/webhooks/twilio",
+        data=body,
+        content_type=FORM,
+        headers={"X-Twilio-Signature": twilio_signature(TWILIO_TOKEN, url, pairs)},
+    )
+    return response.status_code
+
+
+def test_twilio_field_boundary_shift_is_refused(client: FlaskClient) -> None:
+    """``CallSid=X&CallStatus=Y`` signs like ``CallSid=XCallStatusY``."""
+    original = read("twilio", "dial_no_answer.form").decode()
+    shifted = original.replace("&CallStatus=in-progress", "").replace(
+        "CallSid=CA0000000000000000000000000000a008",
+        "CallSid=CA0000000000000000000000000000a008CallStatusin-progress",
+    )
+
+    assert signed_twilio(client, original.encode()) == 202
+    assert signed_twilio(client, shifted.encode()) == 400
+
+
+def test_twilio_repeated_field_is_refused(client: FlaskClient) -> None:
+    body = read("twilio", "status_busy.form") + b"&CallStatus=no-answer"
+
+    assert signed_twilio(client, body) == 401
+
+
+def test_lone_surrogate_in_json_is_400(client: FlaskClient) -> None:
+    body = read("voicenter", "queue_abandoned.json").replace(
+        "תמיכה טכנית".encode(), b"\\ud83d"
+    )
+
+    response = client.post(VOICENTER, data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert "surrogate" in response.json["error"]
+
+
+def test_twilio_get_stores_the_signed_query(
+    client: FlaskClient, sqlite_engine: Engine
+) -> None:
+    query = read("twilio", "status_no_answer.form").decode()
+    url = f"http://localhost/webhooks/twilio?{query}"
+
+    response = client.get(
+        f"/webhooks/twilio?{query}",
+        data=b"unsigned extra bytes",
+        headers={"X-Twilio-Signature": twilio_signature(TWILIO_TOKEN, url)},
+    )
+
+    assert response.status_code == 202
+    with sqlite_engine.connect() as conn:
+        body = conn.execute(sa.select(events.c.body)).scalar_one()
+    assert body == query.encode()
+
+
+def test_twilio_get_with_nul_is_400(client: FlaskClient) -> None:
+    query = read("twilio", "status_no_answer.form").decode() + "&CallerName=a%00b"
+    url = f"http://localhost/webhooks/twilio?{query}"
+
+    response = client.get(
+        f"/webhooks/twilio?{query}",
+        headers={"X-Twilio-Signature": twilio_signature(TWILIO_TOKEN, url)},
+    )
+
+    assert response.status_code == 400
+    assert "NUL" in response.json["error"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "POST /webhooks/voicenter/secret-token HTTP/1.1",
+        "POST /webhooks/voicenter%2Fsecret-token HTTP/1.1",
+        "POST /webhooks/voicenter?%74oken=secret-token HTTP/1.1",
+        "GET /webhooks/twilio?From=%2B15550100123&CallSid=CA1 HTTP/1.1",
+    ],
+)
+def test_webhook_urls_are_masked_past_the_vendor(line: str) -> None:
+    masked = mask_url(line)
+
+    assert "secret-token" not in masked
+    assert "15550100123" not in masked
+    assert masked.split(" ")[1].startswith(("/webhooks/voicenter", "/webhooks/twilio"))
+
+
+def test_vendor_name_in_path_cannot_forge_log_lines(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    response = client.post("/webhooks/x%0aFORGED LINE%1b[31m", json={})
+
+    assert response.status_code == 404
+    assert "\nFORGED LINE" not in caplog.text
+    assert "\x1b" not in caplog.text

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+import requests
 import sqlalchemy as sa
 from conftest import Sandbox
 from flask.testing import FlaskClient
 from helpers import make_settings, post_aircall, post_twilio, read
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
+from gateway import outbox
 from gateway.app import create_app
 from gateway.config import SANDBOX_STATUS_ID, Settings
 from gateway.db import attempts, tickets, utcnow
-from gateway.outbox import DEAD, DELIVERED, PENDING, replay
+from gateway.outbox import DEAD, DELIVERED, PENDING, claim_due, replay
 from gateway.worker import Worker, make_api
 from mappings.routing import parse_rules
 
@@ -278,7 +283,13 @@ def test_unexpected_error_is_recorded_not_left_leased(
     sqlite_engine: Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    settings = make_settings(**{**delivery_settings.__dict__, "retry_base_seconds": 60})
+    settings = make_settings(
+        **{
+            **delivery_settings.__dict__,
+            "retry_base_seconds": 60,
+            "retry_max_seconds": 60,
+        }
+    )
     post_aircall(gateway(settings, sqlite_engine), "call_ended_missed.json")
     worker = worker_for(settings, sqlite_engine)
 
@@ -312,3 +323,71 @@ def test_replay_rebuilds_the_payload_with_fixed_settings(
     [created] = sandbox.tickets
     assert created["ticket"]["priority_id"] == "7"  # type: ignore[index]
     assert [a.number for a in attempt_rows(sqlite_engine)] == [1, 2]
+
+
+def test_lease_is_renewed_while_a_slow_send_lasts(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    settings = make_settings(**{**delivery_settings.__dict__, "lease_seconds": 0.6})
+    post_aircall(gateway(settings, sqlite_engine), "call_ended_missed.json")
+    requests.post(f"{sandbox.url}/_sandbox/latency", json={"seconds": 1.5}, timeout=5)
+    sending = threading.Thread(target=worker_for(settings, sqlite_engine).run_once)
+
+    sending.start()
+    time.sleep(1.0)
+    rival = claim_due(sqlite_engine, "rival", lambda events: {}, 0.6)
+    sending.join()
+
+    assert rival == []
+    assert len(sandbox.tickets) == 1
+    assert ticket_rows(sqlite_engine)[0].state == DELIVERED
+
+
+def test_result_is_recorded_through_a_database_hiccup(
+    delivery_settings: Settings,
+    sqlite_engine: Engine,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    calls: list[int] = []
+    real = outbox.record_attempt
+
+    def flaky(*args: object, **kwargs: object) -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE tickets", {}, Exception("db restarting"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("gateway.worker.record_attempt", flaky)
+
+    worker_for(delivery_settings, sqlite_engine).run_once(batch=1, stop=_NoWait())
+
+    assert len(calls) == 2
+    assert len(sandbox.tickets) == 1
+    [row] = ticket_rows(sqlite_engine)
+    assert (row.state, row.remote_id) == (DELIVERED, sandbox.tickets[0]["id"])
+
+
+class _NoWait(threading.Event):
+    """A stop signal whose waits return at once, to keep tests fast."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.is_set()
+
+
+def test_stop_request_is_honoured_between_tickets(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    client = gateway(delivery_settings, sqlite_engine)
+    post_aircall(client, "call_ended_missed.json")
+    post_aircall(client, "call_voicemail_left.json")
+    stop = threading.Event()
+    stop.set()
+
+    assert worker_for(delivery_settings, sqlite_engine).run_once(stop=stop) == 0
+    assert sandbox.tickets == []
+
+
+def test_api_text_is_made_storable() -> None:
+    assert outbox.storable("a\x00b\ud83d" + "x" * 600) == "ab?" + "x" * 497
