@@ -8,10 +8,22 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 from gateway.redact import UrlSecretFilter
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class _PlainText(logging.Filter):
+    """Drops the terminal colours Werkzeug puts in its banner lines, which
+    end up as escape codes in log files and log drains."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _ANSI.sub("", record.getMessage())
+        record.args = None
+        return True
 
 
 def configure_logging(level: str | None = None) -> None:
@@ -27,6 +39,9 @@ def configure_logging(level: str | None = None) -> None:
     # request bodies; no log level of ours should reveal those.
     for name in ("alembic", "oauthlib", "requests_oauthlib"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    werkzeug = logging.getLogger("werkzeug")
+    if not any(isinstance(f, _PlainText) for f in werkzeug.filters):
+        werkzeug.addFilter(_PlainText())
     for name in ("werkzeug", "gunicorn.access", "gunicorn.error", "ringdesk"):
         server_logger = logging.getLogger(name)
         if not any(isinstance(f, UrlSecretFilter) for f in server_logger.filters):

@@ -310,3 +310,18 @@ def test_vendor_name_in_path_cannot_forge_log_lines(
     assert response.status_code == 404
     assert "\nFORGED LINE" not in caplog.text
     assert "\x1b" not in caplog.text
+
+
+def test_server_log_lines_are_plain_and_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    configure_logging()
+    caplog.set_level(logging.INFO)
+
+    logging.getLogger("werkzeug").info(
+        '"\x1b[35mPOST %s HTTP/1.1\x1b[0m" 200',
+        f"/webhooks/voicenter/{VOICENTER_TOKEN}",
+    )
+
+    assert '"POST /webhooks/voicenter/*** HTTP/1.1" 200' in caplog.text
+    assert VOICENTER_TOKEN not in caplog.text
