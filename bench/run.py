@@ -9,6 +9,7 @@ what the gateway adds on top of the framework on this machine, today.
 from __future__ import annotations
 
 import json
+import logging
 import statistics
 import sys
 import tempfile
@@ -65,6 +66,7 @@ def measure(name: str, make: Callable[[], Flask]) -> float:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.ERROR)
     with tempfile.TemporaryDirectory() as folder:
         engine = make_engine(f"sqlite:///{folder}/bench.db")
         migrate.upgrade(engine)
