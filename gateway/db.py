@@ -49,7 +49,7 @@ events = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("vendor", sa.String(32), nullable=False),
-    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("event_id", sa.String(512), nullable=False),
     sa.Column("call_id", sa.String(255), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
@@ -57,9 +57,11 @@ events = sa.Table(
     sa.Column("event", sa.JSON, nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("content_type", sa.String(255), nullable=False, server_default=""),
+    sa.Column("signature", sa.String(255), nullable=True),
     sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), nullable=True),
     sa.Column("received_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("vendor", "event_id", name="uq_events_vendor_event_id"),
+    sa.UniqueConstraint("vendor", "signature", name="uq_events_vendor_signature"),
     sa.Index("ix_events_vendor_call_id", "vendor", "call_id"),
 )
 

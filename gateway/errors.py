@@ -5,6 +5,7 @@
     GatewayError
     ├── WebhookRejected           a webhook is answered with a 4xx
     │   ├── BadSignature          401: missing, forged or wrong secret
+    │   │   └── ReplayedSignature 401: a used signature on another event
     │   ├── BadPayload            400: unreadable or invalid body
     │   └── UnsupportedBody       415: a body format we do not read
     └── DeliveryError             sending a ticket failed
@@ -34,6 +35,10 @@ class WebhookRejected(GatewayError):
 
 class BadSignature(WebhookRejected):
     status = 401
+
+
+class ReplayedSignature(BadSignature):
+    """A signature already spent on another event: the request was rewritten."""
 
 
 class BadPayload(WebhookRejected):

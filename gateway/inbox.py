@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.db import events, tickets, utcnow
+from gateway.errors import ReplayedSignature
 from mappings.event import CallEvent, dump_event
 from mappings.policy import Decision
 
@@ -43,6 +44,7 @@ def store_event(
     body: bytes,
     content_type: str,
     settle_seconds: float,
+    signature: str | None = None,
     now: datetime | None = None,
 ) -> Receipt:
     """Store ``event`` and, if it deserves a ticket, schedule its call's ticket.
@@ -51,6 +53,12 @@ def store_event(
     (Twilio's recording and transcription callbacks, Aircall's comments)
     join it. An event whose call's ticket was already built is kept as
     ``late`` and sent nowhere.
+
+    :param signature: the per-request signature that vouched for the event.
+        It may vouch for one event only: a vendor's retry repeats the event
+        too, while a different event under a used signature is a request
+        rewritten by someone who captured it.
+    :raises ReplayedSignature: for such a rewritten request.
     """
     now = now or utcnow()
     try:
@@ -62,11 +70,22 @@ def store_event(
                 ticket = _lock_ticket(conn, event)
 
             outcome, reason = _outcome(decision, ticket)
-            row = _insert_event(conn, event, outcome, reason, body, content_type, now)
+            stored = {
+                "body": body,
+                "content_type": content_type,
+                "signature": signature,
+            }
+            row = _insert_event(conn, event, outcome, reason, stored, now)
             if row is None:
                 raise _Duplicate
     except _Duplicate:
-        return Receipt(DUPLICATE, _existing(engine, event), "already received")
+        earlier = _existing(engine, event)
+        if earlier is None:
+            raise ReplayedSignature(
+                "This signature was already used for another event; the request "
+                "was changed after it was signed."
+            ) from None
+        return Receipt(DUPLICATE, earlier, "already received")
 
     ticket_row = ticket.id if ticket is not None else None
     return Receipt(outcome, row, reason, ticket_row)
@@ -123,11 +142,11 @@ def _insert_event(
     event: CallEvent,
     outcome: str,
     reason: str,
-    body: bytes,
-    content_type: str,
+    stored: dict[str, Any],
     now: datetime,
 ) -> int | None:
     values = {
+        **stored,
         "vendor": event.vendor,
         "event_id": event.event_id,
         "call_id": event.call_id,
@@ -135,26 +154,26 @@ def _insert_event(
         "outcome": outcome,
         "reason": reason,
         "event": dump_event(event),
-        "body": body,
-        "content_type": content_type[:255],
+        "content_type": stored["content_type"][:255],
         "received_at": now,
     }
     insert = (
         _insert_for(conn)(events)
         .values(**values)
-        .on_conflict_do_nothing(index_elements=["vendor", "event_id"])
+        .on_conflict_do_nothing()
         .returning(events.c.id)
     )
     row_id: int | None = conn.execute(insert).scalar()
     return row_id
 
 
-def _existing(engine: Engine, event: CallEvent) -> int:
+def _existing(engine: Engine, event: CallEvent) -> int | None:
     query = sa.select(events.c.id).where(
         events.c.vendor == event.vendor, events.c.event_id == event.event_id
     )
     with engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+        row_id: int | None = conn.execute(query).scalar()
+    return row_id
 
 
 def _insert_for(conn: Connection) -> Any:

@@ -13,7 +13,8 @@ import re
 # A webhook URL: the vendor, then anything past it (a path token, however
 # encoded) and any query (a token, or a GET callback's caller and notes).
 _WEBHOOK_URL = re.compile(
-    r"(/webhooks/[\w-]*)((?:/|%2f)[^?\s\"]*)?(\?[^\s\"]*)?", re.IGNORECASE
+    r"(/webhooks/(?:[\w.-]|%(?!2f)[0-9a-f]{2})*)((?:/|%2f)[^?\s\"]*)?(\?[^\s\"]*)?",
+    re.IGNORECASE,
 )
 _PHONE_LIKE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

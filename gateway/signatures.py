@@ -18,12 +18,14 @@ from flask import Request
 from gateway.errors import BadSignature
 from gateway.payloads import Body
 
-Verifier = Callable[[Request, Body, Sequence[str], str], None]
+Verifier = Callable[[Request, Body, Sequence[str], str], str | None]
+"""A verifier returns the request's own signature, if the scheme has one,
+so that it can be held to vouch for one event only."""
 
 
 def verify_twilio(
     request: Request, body: Body, secrets: Sequence[str], public_url: str
-) -> None:
+) -> str:
     """Check ``X-Twilio-Signature``: HMAC-SHA1 over the URL and sorted fields.
 
     Twilio signs the URL it called, which behind a TLS-terminating proxy is
@@ -61,7 +63,7 @@ def verify_twilio(
         for candidate in _port_variants(url):
             expected = twilio_signature(secret, candidate, params)
             if hmac.compare_digest(expected.encode(), signature.encode()):
-                return
+                return signature
     raise BadSignature(
         "The X-Twilio-Signature does not match the request. Check "
         "TWILIO_AUTH_TOKEN, and that PUBLIC_URL (or the proxy's "
@@ -99,7 +101,7 @@ def _port_variants(url: str) -> list[str]:
 
 def _check_body_hash(raw: bytes, expected: str) -> None:
     actual = hashlib.sha256(raw).hexdigest()
-    if not hmac.compare_digest(actual, expected.lower()):
+    if not hmac.compare_digest(actual.encode(), expected.lower().encode()):
         raise BadSignature(
             "The body does not match the bodySHA256 in the URL; it was changed "
             "on the way or the URL is not Twilio's."

@@ -64,7 +64,7 @@ def accept_webhook(vendor: str, settings: Settings) -> tuple[CallEvent, Receipt]
     :raises WebhookRejected: with the 4xx the vendor should see.
     """
     body = read_body(request, current_app.config["MAX_CONTENT_LENGTH"])
-    verify_signature(vendor, body, settings)
+    signature = verify_signature(vendor, body, settings)
     event = load_event(vendor, body, settings)
     decision = decide(event, settings.triggers_for(vendor))
     receipt = store_event(
@@ -74,21 +74,23 @@ def accept_webhook(vendor: str, settings: Settings) -> tuple[CallEvent, Receipt]
         body.raw,
         body.content_type,
         settings.settle_for(vendor),
+        signature,
     )
     return event, receipt
 
 
-def verify_signature(vendor: str, body: Body, settings: Settings) -> None:
+def verify_signature(vendor: str, body: Body, settings: Settings) -> str | None:
+    """Check the request's proof of origin; return its signature, if any."""
     secrets = settings.secrets.get(vendor, ())
     if not secrets:
         if vendor in settings.allow_unsigned:
-            return
+            return None
         raise BadSignature(
             f"{vendor} webhooks are refused: no secret is configured. Set "
             f"{VENDORS[vendor].secret_setting}, or ALLOW_UNSIGNED={vendor} to "
             "accept them unchecked."
         )
-    VENDORS[vendor].verify(request, body, secrets, settings.public_url)
+    return VENDORS[vendor].verify(request, body, secrets, settings.public_url)
 
 
 def load_event(vendor: str, body: Body, settings: Settings) -> CallEvent:

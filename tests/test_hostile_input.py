@@ -325,3 +325,34 @@ def test_server_log_lines_are_plain_and_masked(
 
     assert '"POST /webhooks/voicenter/*** HTTP/1.1" 200' in caplog.text
     assert VOICENTER_TOKEN not in caplog.text
+
+
+def test_used_twilio_signature_cannot_vouch_for_another_event(
+    client: FlaskClient, sqlite_engine: Engine
+) -> None:
+    """Twilio's signature joins names and values without separators, so a
+    captured request can be reshaped (``CallStatus=x`` into ``CallSt=atusx``)
+    and still match; a signature is therefore good for one event only."""
+    original = read("twilio", "dial_no_answer.form").decode()
+    reshaped = original.replace("CallStatus=in-progress", "CallSt=atusin-progress")
+    url = "http://localhost/webhooks/twilio"
+    pairs = parse_qsl(original, keep_blank_values=True)
+    headers = {"X-Twilio-Signature": twilio_signature(TWILIO_TOKEN, url, pairs)}
+
+    first = client.post(url, data=original, content_type=FORM, headers=headers)
+    again = client.post(url, data=original, content_type=FORM, headers=headers)
+    forged = client.post(url, data=reshaped, content_type=FORM, headers=headers)
+
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json["status"] == "duplicate"
+    assert forged.status_code == 401
+    assert "already used" in forged.json["error"]
+    assert stored(sqlite_engine) == 1
+
+
+def test_non_ascii_body_hash_is_refused_not_a_crash(client: FlaskClient) -> None:
+    response = client.get(
+        "/webhooks/twilio?bodySHA256=%C3%A9", headers={"X-Twilio-Signature": "x"}
+    )
+
+    assert response.status_code == 401

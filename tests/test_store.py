@@ -6,10 +6,12 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.db import events, tickets, utcnow
+from gateway.errors import ReplayedSignature
 from gateway.inbox import ACCEPTED, DUPLICATE, IGNORED, LATE, store_event
 from gateway.outbox import (
     DEAD,
@@ -231,3 +233,16 @@ def test_unbuildable_ticket_is_parked_not_blocking(engine: Engine) -> None:
         ).one()
     assert state == DEAD
     assert "cannot build this one" in error
+
+
+def test_signature_vouches_for_one_event_only(engine: Engine) -> None:
+    first = store(engine, event("e1"), signature="sig-1")
+    retry = store(engine, event("e1"), signature="sig-1")
+
+    with pytest.raises(ReplayedSignature):
+        store(engine, event("e2"), signature="sig-1")
+
+    assert (first.outcome, retry.outcome) == (ACCEPTED, DUPLICATE)
+    assert store(engine, event("e3"), signature=None).outcome == ACCEPTED
+    assert store(engine, event("e4"), signature=None).outcome == ACCEPTED
+    assert count(engine, events) == 3
