@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
@@ -97,8 +97,6 @@ def _vendor() -> str:
 
 
 def _healthz() -> tuple[Response, int]:
-    from flask import current_app
-
     engine: Engine = current_app.extensions["ringdesk.engine"]
     try:
         with engine.connect() as conn:

@@ -24,7 +24,7 @@ from gateway.devserver import serve_forever
 from gateway.errors import WebhookRejected
 from gateway.logs import configure_logging
 from gateway.outbox import replay as replay_tickets
-from gateway.payloads import read_body
+from gateway.payloads import Body, read_body
 from gateway.redact import clean
 from gateway.sandbox import create_sandbox_app
 from gateway.signatures import twilio_signature
@@ -143,11 +143,8 @@ def simulate(vendor: str, file: Path) -> None:
         if file.suffix == ".json"
         else "application/x-www-form-urlencoded"
     )
-    environ = EnvironBuilder(
-        method="POST", data=file.read_bytes(), content_type=content_type
-    ).get_environ()
     try:
-        body = read_body(Request(environ))
+        body = _read_file(file, content_type)
         event = load_event(vendor, body, settings)
     except WebhookRejected as exc:
         raise click.ClickException(exc.message) from exc
@@ -227,13 +224,16 @@ def sign(url: str, file: Path) -> None:
     secrets = _settings().secrets.get("twilio", ())
     if not secrets:
         raise click.ClickException("Set TWILIO_AUTH_TOKEN to sign.")
-    environ = EnvironBuilder(
-        method="POST",
-        data=file.read_bytes(),
-        content_type="application/x-www-form-urlencoded",
-    ).get_environ()
-    body = read_body(Request(environ))
+    body = _read_file(file, "application/x-www-form-urlencoded")
     click.echo(twilio_signature(secrets[0], url, body.pairs))
+
+
+def _read_file(file: Path, content_type: str) -> Body:
+    """Read a saved webhook body exactly as the endpoint reads a request."""
+    environ = EnvironBuilder(
+        method="POST", data=file.read_bytes(), content_type=content_type
+    ).get_environ()
+    return read_body(Request(environ))
 
 
 if __name__ == "__main__":
