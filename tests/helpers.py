@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import sqlalchemy as sa
 from flask.testing import FlaskClient
+from sqlalchemy.engine import Engine
 from werkzeug.test import TestResponse
 
 from gateway.config import SANDBOX_STATUS_ID, Settings
@@ -43,6 +45,16 @@ def make_settings(**changes: Any) -> Settings:
         poll_seconds=0.05,
     )
     return dataclasses.replace(base, **changes)
+
+
+def count_rows(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar())
+
+
+def rows(engine: Engine, table: sa.Table) -> list[sa.Row[tuple[object, ...]]]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(table).order_by(table.c.id)).all())
 
 
 def read(vendor: str, name: str) -> bytes:

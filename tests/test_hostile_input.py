@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
-from helpers import FORM, TWILIO_TOKEN, VOICENTER_TOKEN, make_settings, read
+from helpers import FORM, TWILIO_TOKEN, VOICENTER_TOKEN, count_rows, make_settings, read
 from sqlalchemy.engine import Engine
 
 from gateway.app import create_app
@@ -20,13 +20,6 @@ from gateway.redact import UrlSecretFilter, mask_url
 from gateway.signatures import twilio_signature
 
 VOICENTER = f"/webhooks/voicenter/{VOICENTER_TOKEN}"
-
-
-def stored(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(
-            conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
-        )
 
 
 def voicenter_payload(**changes: object) -> dict[str, object]:
@@ -51,7 +44,7 @@ def test_twilio_json_without_body_hash_is_not_signed(
 
     assert response.status_code == 401
     assert "bodySHA256" in response.json["error"]
-    assert stored(sqlite_engine) == 0
+    assert count_rows(sqlite_engine, events) == 0
 
 
 def test_chunked_body_over_the_limit_is_413(sqlite_engine: Engine) -> None:
@@ -69,7 +62,7 @@ def test_chunked_body_over_the_limit_is_413(sqlite_engine: Engine) -> None:
 
     assert response.status_code == 413
     assert response.json["Err"] == 2
-    assert stored(sqlite_engine) == 0
+    assert count_rows(sqlite_engine, events) == 0
 
 
 @pytest.mark.parametrize(
@@ -347,7 +340,7 @@ def test_used_twilio_signature_cannot_vouch_for_another_event(
     assert again.json["status"] == "duplicate"
     assert forged.status_code == 401
     assert "already used" in forged.json["error"]
-    assert stored(sqlite_engine) == 1
+    assert count_rows(sqlite_engine, events) == 1
 
 
 def test_non_ascii_body_hash_is_refused_not_a_crash(client: FlaskClient) -> None:

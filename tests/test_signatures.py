@@ -7,11 +7,11 @@ import hashlib
 import json
 
 import pytest
-import sqlalchemy as sa
 from flask.testing import FlaskClient
 from helpers import (
     FORM,
     TWILIO_TOKEN,
+    count_rows,
     make_settings,
     post_aircall,
     post_twilio,
@@ -23,13 +23,6 @@ from sqlalchemy.engine import Engine
 from gateway.app import create_app
 from gateway.db import events
 from gateway.signatures import twilio_signature
-
-
-def stored(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(
-            conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
-        )
 
 
 def test_twilio_signed_request_is_accepted(client: FlaskClient) -> None:
@@ -58,7 +51,7 @@ def test_twilio_bad_signature_is_refused_and_not_stored(
 
     assert response.status_code == 401
     assert "X-Twilio-Signature" in response.json["error"]
-    assert stored(sqlite_engine) == 0
+    assert count_rows(sqlite_engine, events) == 0
 
 
 def test_twilio_signature_with_wrong_token_is_refused(
@@ -67,7 +60,7 @@ def test_twilio_signature_with_wrong_token_is_refused(
     response = post_twilio(client, "status_no_answer.form", token="someone-else")
 
     assert response.status_code == 401
-    assert stored(sqlite_engine) == 0
+    assert count_rows(sqlite_engine, events) == 0
 
 
 def test_twilio_tampered_body_is_refused(client: FlaskClient) -> None:
@@ -202,7 +195,7 @@ def test_aircall_bad_token_is_refused_and_not_stored(
     response = client.post("/webhooks/aircall", json=payload)
 
     assert response.status_code == 401
-    assert stored(sqlite_engine) == 0
+    assert count_rows(sqlite_engine, events) == 0
 
 
 def test_voicenter_token_in_path_is_accepted(client: FlaskClient) -> None:
@@ -239,7 +232,7 @@ def test_voicenter_bad_token_is_refused_and_not_stored(
 
     assert response.status_code == 401
     assert response.json["Err"] != 0
-    assert stored(sqlite_engine) == 0
+    assert count_rows(sqlite_engine, events) == 0
 
 
 @pytest.mark.parametrize("vendor", ["twilio", "aircall", "voicenter"])

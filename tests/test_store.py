@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from helpers import count_rows
 from sqlalchemy.engine import Engine
 
 from gateway.db import events, tickets, utcnow
@@ -45,11 +46,6 @@ def build(found: list[CallEvent]) -> dict[str, str]:
     return {"subject": f"{len(found)} events", "status": "1"}
 
 
-def count(engine: Engine, table: sa.Table) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar())
-
-
 def ticket_row(engine: Engine) -> sa.Row[tuple[object, ...]]:
     with engine.connect() as conn:
         return conn.execute(sa.select(tickets)).one()
@@ -66,7 +62,7 @@ def test_event_is_stored_once(engine: Engine) -> None:
     assert first.outcome == ACCEPTED
     assert again.outcome == DUPLICATE
     assert again.event_row == first.event_row
-    assert count(engine, events) == 1
+    assert count_rows(engine, events) == 1
 
 
 def test_concurrent_duplicates_cannot_both_win(engine: Engine) -> None:
@@ -84,8 +80,8 @@ def test_concurrent_duplicates_cannot_both_win(engine: Engine) -> None:
         thread.join()
 
     assert sorted(outcomes) == [ACCEPTED] + [DUPLICATE] * 5
-    assert count(engine, events) == 1
-    assert count(engine, tickets) == 1
+    assert count_rows(engine, events) == 1
+    assert count_rows(engine, tickets) == 1
 
 
 def test_concurrent_events_of_one_call_open_one_ticket(engine: Engine) -> None:
@@ -101,13 +97,13 @@ def test_concurrent_events_of_one_call_open_one_ticket(engine: Engine) -> None:
     for thread in threads:
         thread.join()
 
-    assert count(engine, events) == 6
-    assert count(engine, tickets) == 1
+    assert count_rows(engine, events) == 6
+    assert count_rows(engine, tickets) == 1
 
 
 def test_ignored_event_opens_no_ticket_but_joins_one(engine: Engine) -> None:
     assert store(engine, event("status"), NO_TICKET).outcome == IGNORED
-    assert count(engine, tickets) == 0
+    assert count_rows(engine, tickets) == 0
 
     store(engine, event("voicemail"))
     [claim] = claim_due(engine, "w1", build, 60)
@@ -245,4 +241,4 @@ def test_signature_vouches_for_one_event_only(engine: Engine) -> None:
     assert (first.outcome, retry.outcome) == (ACCEPTED, DUPLICATE)
     assert store(engine, event("e3"), signature=None).outcome == ACCEPTED
     assert store(engine, event("e4"), signature=None).outcome == ACCEPTED
-    assert count(engine, events) == 3
+    assert count_rows(engine, events) == 3

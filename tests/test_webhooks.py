@@ -18,16 +18,12 @@ from helpers import (
     post_fixture,
     post_twilio,
     read,
+    rows,
 )
 from sqlalchemy.engine import Engine
 
 from gateway.app import create_app
 from gateway.db import events, tickets
-
-
-def rows(engine: Engine, table: sa.Table) -> list[sa.Row[tuple[object, ...]]]:
-    with engine.connect() as conn:
-        return list(conn.execute(sa.select(table).order_by(table.c.id)).all())
 
 
 def test_new_event_is_stored_before_202(

@@ -14,7 +14,7 @@ import requests
 import sqlalchemy as sa
 from conftest import Sandbox
 from flask.testing import FlaskClient
-from helpers import make_settings, post_aircall, post_twilio, read
+from helpers import make_settings, post_aircall, post_twilio, read, rows
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -36,13 +36,11 @@ def gateway(settings: Settings, engine: Engine) -> FlaskClient:
 
 
 def ticket_rows(engine: Engine) -> list[sa.Row[tuple[object, ...]]]:
-    with engine.connect() as conn:
-        return list(conn.execute(sa.select(tickets).order_by(tickets.c.id)).all())
+    return rows(engine, tickets)
 
 
 def attempt_rows(engine: Engine) -> list[sa.Row[tuple[object, ...]]]:
-    with engine.connect() as conn:
-        return list(conn.execute(sa.select(attempts).order_by(attempts.c.id)).all())
+    return rows(engine, attempts)
 
 
 def make_due(engine: Engine) -> None:
