@@ -73,6 +73,7 @@ class _Call(_Loose):
     raw_digits = fields.String(allow_none=True, load_default=None)
     voicemail = fields.String(allow_none=True, load_default=None)
     recording = fields.String(allow_none=True, load_default=None)
+    asset = fields.String(allow_none=True, load_default=None)
     user = fields.Nested(_Named, allow_none=True, load_default=None)
     number = fields.Nested(_Number, allow_none=True, load_default=None)
     contact = fields.Nested(_Contact, allow_none=True, load_default=None)
@@ -144,8 +145,8 @@ class AircallSchema(VendorSchema):
             started_at=call["started_at"],
             ended_at=call["ended_at"],
             comments=tuple(_comment_text(c) for c in comments if c.get("content")),
-            recording_url=text(call["recording"]),
-            voicemail_url=text(call["voicemail"]),
+            recording_url=_media_link(call, "recording"),
+            voicemail_url=_media_link(call, "voicemail"),
             status=name,
         )
 
@@ -185,6 +186,18 @@ def _missed_reason(value: str | None) -> str:
     if not value:
         return ""
     return _MISSED_REASONS.get(value, value.replace("_", " "))
+
+
+def _media_link(call: dict[str, Any], media: str) -> str:
+    """The link a ticket should carry for the call's recording or voicemail.
+
+    Aircall's direct MP3 links stop working after an hour, long before an
+    agent reads the ticket; ``asset`` is the call's secured page, which
+    plays either and lasts.
+    """
+    if not text(call[media]):
+        return ""
+    return text(call["asset"]) or text(call[media])
 
 
 def _line(number: dict[str, Any]) -> str:

@@ -204,6 +204,23 @@ def test_aircall_comment_keeps_hebrew_and_emoji() -> None:
     assert event.agent == "Agent Example"
 
 
+def test_aircall_media_links_to_the_lasting_call_page() -> None:
+    """Aircall's MP3 links expire within the hour; the asset page does not."""
+    folder = FIXTURES / "aircall"
+    schema = schema_for("aircall", "IL")
+
+    left = schema.load_event(
+        load_fixture("aircall", folder / "call_voicemail_left.json")
+    )
+    generated = schema.load_event(
+        load_fixture("aircall", folder / "call_comm_assets_generated.json")
+    )
+
+    assert left.voicemail_url.endswith("/voicemail-900000002.mp3")
+    assert generated.voicemail_url == "https://assets.example.com/calls/900000002"
+    assert generated.recording_url == ""
+
+
 def test_voicenter_form_reads_ivr_from_json_text() -> None:
     payload = load_fixture("voicenter", FIXTURES / "voicenter" / "queue_abandoned.form")
 
