@@ -4,15 +4,6 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PORT ?= 8000
-
-# Demo secrets for `make run`: real-shaped webhooks from the README are signed
-# with these. Set your own in the environment (or .env) for anything real.
-export TWILIO_AUTH_TOKEN ?= demo-twilio-token
-export AIRCALL_WEBHOOK_TOKEN ?= fake-webhook-token-0001
-export VOICENTER_URL_TOKEN ?= demo-voicenter-token
-export SETTLE_SECONDS_TWILIO ?= 15
-export SETTLE_SECONDS_AIRCALL ?= 15
 
 .PHONY: run test lint bench clean
 
@@ -22,8 +13,10 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# --demo: the README's examples are signed with demo secrets, used wherever
+# the environment and .env set none (and only while tickets go to the sandbox).
 run: $(BIN)/.installed
-	PORT=$(PORT) $(BIN)/ringdesk serve
+	$(BIN)/ringdesk serve --demo
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check gateway mappings tests bench

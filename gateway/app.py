@@ -46,6 +46,7 @@ def create_app(
     app = Flask("ringdesk")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["ringdesk.settings"] = settings
     app.extensions["ringdesk.engine"] = engine
     if settings.proxy_hops:

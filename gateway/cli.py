@@ -18,15 +18,26 @@ from werkzeug.test import EnvironBuilder
 
 from gateway import migrate
 from gateway.app import SANDBOX_PREFIX, create_app
-from gateway.config import ConfigError, Settings, load_settings
+from gateway.config import (
+    ConfigError,
+    Settings,
+    load_settings,
+    read_dotenv,
+    use_demo_defaults,
+)
 from gateway.db import attempts, make_engine, tickets
 from gateway.devserver import serve_forever
 from gateway.errors import WebhookRejected
 from gateway.logs import configure_logging
 from gateway.outbox import replay as replay_tickets
+from gateway.outbox import states as ticket_states
 from gateway.payloads import Body, read_body
 from gateway.redact import clean
-from gateway.sandbox import create_sandbox_app
+from gateway.sandbox import (
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    create_sandbox_app,
+)
 from gateway.signatures import twilio_signature
 from gateway.webhooks import load_event
 from gateway.worker import Worker, build_payload, make_api
@@ -36,14 +47,14 @@ from mappings.registry import SCHEMAS
 
 logger = logging.getLogger(__name__)
 
-SANDBOX_CLIENT_ID = "ringdesk"
-SANDBOX_CLIENT_SECRET = "sandbox-secret"
-
 
 @click.group()
 def main() -> None:
     """ringdesk: turn call-center webhooks into CRM tickets."""
     configure_logging()
+    # Before the command's options are read, so that PORT and HOST in .env
+    # count as much as they do in the environment.
+    read_dotenv()
 
 
 def _settings() -> Settings:
@@ -53,15 +64,28 @@ def _settings() -> Settings:
         raise click.ClickException(f"Configuration error: {exc}") from exc
 
 
-@main.command()
-@click.option("--host", envvar="HOST", default="127.0.0.1", show_default=True)
-@click.option("--port", envvar="PORT", default=8000, show_default=True, type=int)
-def serve(host: str, port: int) -> None:
+@main.command(short_help="Run the gateway and a worker in one process.")
+@click.option(
+    "--host", envvar="HOST", default="127.0.0.1", show_default=True, show_envvar=True
+)
+@click.option(
+    "--port", envvar="PORT", default=8000, show_default=True, show_envvar=True, type=int
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Use the README's demo secrets and 15 s settle windows where nothing "
+    "else sets them (only while tickets go to the built-in sandbox).",
+)
+def serve(host: str, port: int, demo: bool) -> None:
     """Run the gateway and a worker in one process (development server).
 
     Without TICKETS_API_URL, tickets go to the sandbox served by this same
     process under /sandbox.
     """
+    if demo:
+        for name in use_demo_defaults():
+            logger.warning("%s: using the README's demo value", name)
     settings = _settings()
     embedded = settings.uses_sandbox
     if embedded:
@@ -88,11 +112,11 @@ def serve(host: str, port: int) -> None:
         thread.join(timeout=10)
 
 
-@main.command()
+@main.command(short_help="Deliver tickets to TICKETS_API_URL.")
 def worker() -> None:
     """Deliver tickets to TICKETS_API_URL until stopped (SIGTERM or Ctrl-C)."""
     settings = _settings()
-    if settings.uses_sandbox or not settings.oauth_token_url:
+    if settings.uses_sandbox:
         raise click.ClickException(
             "The worker needs TICKETS_API_URL and OAUTH_TOKEN_URL (with "
             "OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET); `ringdesk serve` runs "
@@ -108,28 +132,49 @@ def worker() -> None:
     Worker(settings, engine, make_api(settings)).run(stop)
 
 
-@main.command()
-@click.option("--host", envvar="HOST", default="127.0.0.1", show_default=True)
-@click.option("--port", envvar="PORT", default=8001, show_default=True, type=int)
-@click.option("--client-id", envvar="OAUTH_CLIENT_ID", default=SANDBOX_CLIENT_ID)
+@main.command(short_help="Run a local stand-in for the tickets API.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8001, show_default=True, type=int)
 @click.option(
-    "--client-secret", envvar="OAUTH_CLIENT_SECRET", default=SANDBOX_CLIENT_SECRET
+    "--client-id",
+    envvar="OAUTH_CLIENT_ID",
+    default=SANDBOX_CLIENT_ID,
+    show_default=True,
+    show_envvar=True,
+)
+@click.option(
+    "--client-secret",
+    envvar="OAUTH_CLIENT_SECRET",
+    default=SANDBOX_CLIENT_SECRET,
+    show_default=True,
+    show_envvar=True,
 )
 @click.option("--token-ttl", default=3600, show_default=True, type=int)
 def sandbox(
     host: str, port: int, client_id: str, client_secret: str, token_ttl: int
 ) -> None:
-    """Run a local tickets API that follows the documented contract."""
+    """Run a local tickets API that follows the documented contract.
+
+    Point the gateway at it with TICKETS_API_URL=http://HOST:PORT,
+    OAUTH_TOKEN_URL=http://HOST:PORT/oauth/token, the same OAUTH_CLIENT_ID
+    and OAUTH_CLIENT_SECRET, and any TICKET_STATUS_ID.
+    """
     app = create_sandbox_app(client_id, client_secret, token_ttl)
+    base = f"http://{host}:{port}"
+    secret = (
+        repr(client_secret)
+        if client_secret == SANDBOX_CLIENT_SECRET
+        else "from OAUTH_CLIENT_SECRET"
+    )
     click.echo(
-        f"sandbox tickets API on http://{host}:{port} "
-        f"(token URL /oauth/token, client {client_id!r})",
+        f"sandbox tickets API on {base} (token URL {base}/oauth/token, "
+        f"client id {client_id!r}, secret {secret})",
         err=True,
     )
     serve_forever(app, host, port)
 
 
-@main.command()
+@main.command(short_help="Show the event and ticket a saved webhook body makes.")
 @click.argument("vendor", type=click.Choice(sorted(SCHEMAS)))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def simulate(vendor: str, file: Path) -> None:
@@ -176,10 +221,19 @@ def replay(ticket_rows: tuple[int, ...], all_dead: bool) -> None:
     """Queue dead tickets for delivery again (by number, or --all-dead)."""
     if not ticket_rows and not all_dead:
         raise click.UsageError("Name ticket numbers, or pass --all-dead.")
-    count = replay_tickets(
-        make_engine(_settings().database_url), ticket_rows, all_dead=all_dead
-    )
-    click.echo(f"{count} ticket(s) queued again")
+    engine = make_engine(_settings().database_url)
+    queued = replay_tickets(engine, ticket_rows, all_dead=all_dead)
+    numbers = "".join(f" #{row}" for row in queued)
+    click.echo(f"{len(queued)} ticket(s) queued again{numbers}")
+
+    left = sorted(set(ticket_rows) - set(queued))
+    known = ticket_states(engine, left)
+    for row in left:
+        state = known.get(row)
+        why = f"is {state}, not dead" if state else "does not exist"
+        click.echo(f"ticket #{row} {why}; not queued", err=True)
+    if left:
+        sys.exit(1)
 
 
 @main.command("tickets")

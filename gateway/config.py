@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+from dotenv import load_dotenv
 from environs import Env, EnvError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -27,6 +28,17 @@ SANDBOX_STATUS_ID = "233476065495939904005866822871905093425"
 DEFAULT_DATABASE_URL = "sqlite:///ringdesk.db"
 _DAY = 86400.0
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+# What ``ringdesk serve --demo`` (``make run``) uses where nothing else is
+# set: the secrets the README's curl examples are signed with, and settle
+# windows short enough to watch.
+DEMO_SETTINGS = {
+    "TWILIO_AUTH_TOKEN": "demo-twilio-token",
+    "AIRCALL_WEBHOOK_TOKEN": "fake-webhook-token-0001",
+    "VOICENTER_URL_TOKEN": "demo-voicenter-token",
+    "SETTLE_SECONDS_TWILIO": "15",
+    "SETTLE_SECONDS_AIRCALL": "15",
+}
 
 
 class ConfigError(Exception):
@@ -80,13 +92,39 @@ def database_url(value: str) -> str:
     return value
 
 
+def read_dotenv() -> None:
+    """Add the ``.env`` file of the working directory to the environment.
+
+    Variables already set in the environment win over the file. The file
+    goes into the process environment, not only into our settings, so that
+    the command line's options (``PORT``, ``HOST``) see it too.
+    """
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+
+
+def use_demo_defaults() -> list[str]:
+    """Fill in :data:`DEMO_SETTINGS` that neither the environment nor ``.env``
+    set, so the README's examples work; return the names filled in.
+
+    Only while tickets go to the built-in sandbox: the demo secrets are
+    public, and must never open a gateway that reaches a real CRM.
+    """
+    read_dotenv()
+    if os.environ.get("TICKETS_API_URL"):
+        return []
+    filled = [name for name in DEMO_SETTINGS if name not in os.environ]
+    for name in filled:
+        os.environ[name] = DEMO_SETTINGS[name]
+    return filled
+
+
 def load_settings() -> Settings:
     """Read :class:`Settings` from the process environment and ``.env``.
 
     :raises ConfigError: naming the variable that is wrong and why.
     """
+    read_dotenv()
     env = Env(expand_vars=True)
-    env.read_env(os.path.join(os.getcwd(), ".env"), recurse=False)
     try:
         return _read(env)
     except (EnvError, ValueError) as exc:
@@ -166,6 +204,21 @@ def _check_delivery(settings: Settings) -> None:
                 f"{name} is {url!r}; expected an https:// URL (plain http is "
                 "only for a tickets API on this machine, such as the sandbox)."
             )
+    missing = [
+        name
+        for name, value in (
+            ("OAUTH_TOKEN_URL", settings.oauth_token_url),
+            ("OAUTH_CLIENT_ID", settings.oauth_client_id),
+            ("OAUTH_CLIENT_SECRET", settings.oauth_client_secret),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            f"TICKETS_API_URL is set but {', '.join(missing)} is not: tickets are "
+            "sent with the OAuth2 client-credentials grant, which needs all three "
+            "OAUTH_* settings."
+        )
     if not settings.default_route.status:
         raise ConfigError(
             "TICKET_STATUS_ID is required with TICKETS_API_URL: the tickets API "

@@ -34,7 +34,6 @@ class _RequestHandler(WSGIRequestHandler):
 def serve_forever(app: Any, host: str, port: int) -> None:
     """Serve ``app`` until Ctrl-C or SIGTERM."""
     signal.signal(signal.SIGTERM, _interrupt)
-    logger.info("listening on http://%s:%s", host, port)
     with contextlib.suppress(KeyboardInterrupt):
         run_simple(host, port, app, threaded=True, request_handler=_RequestHandler)
     logger.info("server stopped")

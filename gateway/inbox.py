@@ -96,7 +96,7 @@ class _Duplicate(Exception):
 
 
 def _outcome(decision: Decision, ticket: Any | None) -> tuple[str, str]:
-    if ticket is not None and ticket.payload is not None and decision.ticket:
+    if ticket is not None and ticket.payload is not None:
         sent = f" as {ticket.remote_id}" if ticket.remote_id else ""
         return LATE, f"the call's ticket was already made{sent}; kept, not sent"
     if decision.ticket:

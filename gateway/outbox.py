@@ -240,23 +240,33 @@ def _set(
 
 def replay(
     engine: Engine, ticket_rows: Sequence[int] = (), all_dead: bool = False
-) -> int:
+) -> list[int]:
     """Queue dead tickets again, with a fresh retry budget.
 
     The payload is built anew from the call's events, so a ticket that died
     of a setting (a missing status id, a wrong routing rule) goes out right
-    once the setting is fixed.
+    once the setting is fixed. Tickets that are not dead are left alone.
 
-    :returns: how many tickets were queued.
+    :returns: the numbers of the tickets queued.
     """
     now = utcnow()
-    query = tickets.update().where(tickets.c.state == DEAD)
+    dead = tickets.c.state == DEAD
     if not all_dead:
-        query = query.where(tickets.c.id.in_(list(ticket_rows)))
+        dead = sa.and_(dead, tickets.c.id.in_(list(ticket_rows)))
     with engine.begin() as conn:
-        result = conn.execute(
-            query.values(
-                state=PENDING, due_at=now, attempts=0, payload=None, updated_at=now
-            )
+        queued = list(conn.execute(sa.select(tickets.c.id).where(dead)).scalars())
+        conn.execute(
+            tickets.update()
+            .where(tickets.c.id.in_(queued))
+            .values(state=PENDING, due_at=now, attempts=0, payload=None, updated_at=now)
         )
-    return result.rowcount
+    return sorted(queued)
+
+
+def states(engine: Engine, ticket_rows: Sequence[int]) -> dict[int, str]:
+    """The delivery state of each of ``ticket_rows`` that exists."""
+    query = sa.select(tickets.c.id, tickets.c.state).where(
+        tickets.c.id.in_(list(ticket_rows))
+    )
+    with engine.connect() as conn:
+        return {row.id: row.state for row in conn.execute(query)}

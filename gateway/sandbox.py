@@ -23,6 +23,8 @@ from flask import Blueprint, Flask, Response, jsonify, request
 logger = logging.getLogger(__name__)
 
 CREATED_MESSAGE = "טיקט נוצר בהצלחה"
+SANDBOX_CLIENT_ID = "ringdesk"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"
 TICKET_FIELDS = (
     "account_id",
     "subject",
@@ -89,8 +91,8 @@ class SandboxState:
 
 
 def sandbox_blueprint(
-    client_id: str = "ringdesk",
-    client_secret: str = "sandbox-secret",
+    client_id: str = SANDBOX_CLIENT_ID,
+    client_secret: str = SANDBOX_CLIENT_SECRET,
     token_ttl: int = 3600,
 ) -> Blueprint:
     """Build the sandbox's routes with a fresh, empty state."""
@@ -104,6 +106,7 @@ def sandbox_blueprint(
         ("/_sandbox/faults", "POST", views.set_fault),
         ("/_sandbox/faults", "DELETE", views.clear_fault),
         ("/_sandbox/latency", "POST", views.set_latency),
+        ("/_sandbox/latency", "DELETE", views.clear_latency),
         ("/_sandbox/revoke", "POST", views.revoke),
     )
     for rule, method, view in routes:
@@ -191,6 +194,11 @@ class _Views:
             self.state.latency = seconds
         return jsonify(seconds=seconds), 200
 
+    def clear_latency(self) -> tuple[Response, int]:
+        with self.state.lock:
+            self.state.latency = 0.0
+        return jsonify(seconds=0.0), 200
+
     def revoke(self) -> tuple[Response, int]:
         with self.state.lock:
             revoked = len(self.state.tokens)
@@ -240,12 +248,13 @@ def _contract_problem(ticket: Any) -> str:
 
 
 def create_sandbox_app(
-    client_id: str = "ringdesk",
-    client_secret: str = "sandbox-secret",
+    client_id: str = SANDBOX_CLIENT_ID,
+    client_secret: str = SANDBOX_CLIENT_SECRET,
     token_ttl: int = 3600,
 ) -> Flask:
     """The sandbox as an app of its own, for ``ringdesk sandbox``."""
     app = Flask("ringdesk.sandbox")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_blueprint(sandbox_blueprint(client_id, client_secret, token_ttl))
     return app

@@ -138,7 +138,7 @@ def _raise_for_status(response: requests.Response) -> None:
     if 200 <= status < 300:
         return
 
-    snippet = response.text[:RESPONSE_LIMIT]
+    snippet = response.text[:RESPONSE_LIMIT].strip()
     message = f"tickets API answered {status}: {snippet}"
     if status in _RETRYABLE or status >= 500 or status == 401:
         raise RetryableDelivery(

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
 from click.testing import CliRunner
 from test_vendors import EXPECTED
 
+from gateway import migrate
 from gateway.cli import main
+from gateway.config import DEMO_SETTINGS
+from gateway.db import make_engine, utcnow
+from gateway.inbox import store_event
+from gateway.outbox import DEAD, DELIVERED, Attempt, claim_due, record_attempt
 from gateway.signatures import twilio_signature
+from mappings.event import CallEvent, EventKind
+from mappings.policy import Decision
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -73,6 +81,56 @@ def test_db_upgrade_then_tickets_and_replay(runner: CliRunner) -> None:
     assert listing.exit_code == 0
     assert listing.output == "No tickets.\n"
     assert replayed.output.strip() == "0 ticket(s) queued again"
+
+
+def test_replay_names_the_tickets_it_left_alone(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    migrate.upgrade(engine)
+    for call_id in ("c1", "c2"):
+        event = CallEvent("aircall", call_id, call_id, EventKind.MISSED_CALL)
+        store_event(engine, event, Decision(True, "missed"), b"{}", "", 0.0)
+    claims = claim_due(engine, "w1", lambda _: {"subject": "s", "status": "1"}, 60)
+    for claim in claims:
+        state = DEAD if claim.call_id == "c1" else DELIVERED
+        attempt = Attempt(utcnow(), 1, 400, state, "")
+        record_attempt(engine, claim, "w1", attempt, state)
+
+    result = runner.invoke(main, ["replay", "1", "2", "9"])
+
+    assert result.exit_code == 1
+    assert result.stdout == "1 ticket(s) queued again #1\n"
+    assert result.stderr.splitlines() == [
+        "ticket #2 is delivered, not dead; not queued",
+        "ticket #9 does not exist; not queued",
+    ]
+
+
+def test_serve_reads_port_and_secrets_from_dotenv_over_the_demo(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("PORT=8765\nVOICENTER_URL_TOKEN=from-dotenv\n")
+    for name in ("PORT", "HOST", *DEMO_SETTINGS):
+        monkeypatch.setenv(name, "restored-after-the-test")
+        monkeypatch.delenv(name)
+    served: dict[str, Any] = {}
+    monkeypatch.setattr(
+        "gateway.cli.serve_forever",
+        lambda app, host, port: served.update(app=app, port=port),
+    )
+
+    result = runner.invoke(main, ["serve", "--demo"])
+
+    assert result.exit_code == 0, result.output
+    assert served["port"] == 8765
+    client = served["app"].test_client()
+    body = (FIXTURES / "voicenter" / "queue_abandoned.json").read_bytes()
+    for token, status in (("from-dotenv", 200), ("demo-voicenter-token", 401)):
+        url = f"/webhooks/voicenter/{token}"
+        assert client.post(url, data=body).status_code == status
+    twilio = client.post("/webhooks/twilio", data={"CallSid": "CA" + "0" * 32})
+    assert "X-Twilio-Signature header is missing" in twilio.json["error"]
 
 
 def test_worker_refuses_to_start_without_an_api(runner: CliRunner) -> None:

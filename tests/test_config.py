@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from gateway.config import SANDBOX_STATUS_ID, ConfigError, database_url, load_settings
+from gateway.config import (
+    DEMO_SETTINGS,
+    SANDBOX_STATUS_ID,
+    ConfigError,
+    database_url,
+    load_settings,
+    use_demo_defaults,
+)
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith(
             ("TWILIO_", "AIRCALL_", "VOICENTER_", "TICKET", "OAUTH_", "SETTLE_")
         ) or name in (
@@ -43,8 +51,27 @@ def test_defaults_are_safe() -> None:
     assert settings.style.region == "IL"
 
 
+def use_oauth(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OAUTH_TOKEN_URL", "https://crm.example.com/oauth/token")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "ringdesk")
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "client-secret")
+
+
+def test_real_api_needs_its_oauth_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETS_API_URL", "https://crm.example.com/")
+    monkeypatch.setenv("TICKET_STATUS_ID", "42")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "ringdesk")
+
+    with pytest.raises(
+        ConfigError,
+        match="TICKETS_API_URL is set but OAUTH_TOKEN_URL, OAUTH_CLIENT_SECRET is not",
+    ):
+        load_settings()
+
+
 def test_real_api_needs_its_own_status_id(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TICKETS_API_URL", "https://crm.example.com/")
+    use_oauth(monkeypatch)
 
     with pytest.raises(ConfigError, match="TICKET_STATUS_ID is required"):
         load_settings()
@@ -131,6 +158,7 @@ def test_tickets_api_must_be_https_unless_local(
 ) -> None:
     monkeypatch.setenv("TICKETS_API_URL", url)
     monkeypatch.setenv("TICKET_STATUS_ID", "1")
+    use_oauth(monkeypatch)
 
     with pytest.raises(ConfigError, match="expected an https:// URL"):
         load_settings()
@@ -153,3 +181,32 @@ def test_dotenv_is_read_from_the_working_directory(
     monkeypatch.delenv("PUBLIC_URL")
 
     assert load_settings().public_url == "https://gw.example.com"
+
+
+def test_demo_defaults_fill_only_what_is_unset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("TWILIO_AUTH_TOKEN=from-dotenv\n")
+    monkeypatch.setenv("SETTLE_SECONDS_AIRCALL", "2")
+    for name in DEMO_SETTINGS:
+        monkeypatch.setenv(name, os.environ.get(name, "restored-after-the-test"))
+        if name != "SETTLE_SECONDS_AIRCALL":
+            monkeypatch.delenv(name)
+
+    filled = use_demo_defaults()
+    settings = load_settings()
+
+    assert "TWILIO_AUTH_TOKEN" not in filled
+    assert settings.secrets["twilio"] == ("from-dotenv",)
+    assert settings.secrets["voicenter"] == (DEMO_SETTINGS["VOICENTER_URL_TOKEN"],)
+    assert settings.settle_for("aircall") == 2.0
+    assert settings.settle_for("twilio") == 15.0
+
+
+def test_demo_defaults_never_open_a_gateway_to_a_real_crm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TICKETS_API_URL", "https://crm.example.com")
+
+    assert use_demo_defaults() == []
+    assert "VOICENTER_URL_TOKEN" not in os.environ

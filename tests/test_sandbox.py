@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from flask.testing import FlaskClient
 
@@ -94,3 +96,15 @@ def test_created_tickets_are_listed(api: FlaskClient) -> None:
 
     assert listing["count"] == 1
     assert listing["tickets"][0]["ticket"] == {"subject": "s", "status": STATUS}
+
+
+def test_latency_is_set_and_cleared(api: FlaskClient) -> None:
+    slow = api.post("/_sandbox/latency", json={"seconds": 0.2})
+    started = time.monotonic()
+    api.post("/v2/tickets/create", json={"subject": "s", "status": STATUS})
+    waited = time.monotonic() - started
+    cleared = api.delete("/_sandbox/latency")
+
+    assert slow.json == {"seconds": 0.2}
+    assert waited >= 0.2
+    assert cleared.json == {"seconds": 0.0}

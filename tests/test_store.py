@@ -124,9 +124,11 @@ def test_event_after_payload_is_frozen_is_late(engine: Engine) -> None:
     claim_due(engine, "w1", build, 60)
 
     receipt = store(engine, event("second"))
+    status = store(engine, event("hung up"), NO_TICKET)
 
     assert receipt.outcome == LATE
     assert "already made" in receipt.reason
+    assert (status.outcome, status.reason) == (LATE, receipt.reason)
 
 
 def test_claimed_ticket_is_not_claimed_twice(engine: Engine) -> None:
@@ -204,7 +206,7 @@ def test_dead_ticket_is_replayed(engine: Engine) -> None:
     record_attempt(engine, claim, "w1", Attempt(utcnow(), 5, 400, "dead", "bad"), DEAD)
 
     assert ticket_row(engine).last_error == "bad"
-    assert replay(engine, all_dead=True) == 1
+    assert len(replay(engine, all_dead=True)) == 1
     assert ticket_row(engine).state == PENDING
     assert len(claim_due(engine, "w1", build, 60)) == 1
 

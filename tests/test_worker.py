@@ -315,7 +315,7 @@ def test_replay_rebuilds_the_payload_with_fixed_settings(
         }
     )
 
-    assert replay(sqlite_engine, all_dead=True) == 1
+    assert len(replay(sqlite_engine, all_dead=True)) == 1
     worker_for(fixed, sqlite_engine).run_once()
 
     [created] = sandbox.tickets
