@@ -233,6 +233,34 @@ def test_unbuildable_ticket_is_parked_not_blocking(engine: Engine) -> None:
     assert "cannot build this one" in error
 
 
+def test_unreadable_stored_event_never_blocks_the_queue(engine: Engine) -> None:
+    """A row damaged by hand or by an old version costs only its own call."""
+    store(engine, event("a1", "damaged"))
+    store(engine, event("a2", "damaged"), NO_TICKET)
+    store(engine, event("b1", "alone"))
+    store(engine, event("c1", "fine"))
+    broken = "{not json" if engine.dialect.name == "sqlite" else '"not an event"'
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"UPDATE events SET event = '{broken}' WHERE event_id IN ('a2', 'b1')"
+            )
+        )
+
+    claims = claim_due(engine, "w1", build, 60)
+
+    assert sorted((c.call_id, c.payload["subject"]) for c in claims) == [
+        ("damaged", "1 events"),
+        ("fine", "1 events"),
+    ]
+    with engine.connect() as conn:
+        alone = conn.execute(
+            sa.select(tickets.c.state).where(tickets.c.call_id == "alone")
+        ).scalar_one()
+    assert alone == DEAD
+    assert claim_due(engine, "w1", build, 60) == []
+
+
 def test_signature_vouches_for_one_event_only(engine: Engine) -> None:
     first = store(engine, event("e1"), signature="sig-1")
     retry = store(engine, event("e1"), signature="sig-1")
