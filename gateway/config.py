@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from gateway.vendors import VENDORS
-from mappings.policy import DEFAULT_TRIGGERS, parse_triggers
+from mappings.policy import DEFAULT_TRIGGERS, TRIGGERS, parse_triggers
 from mappings.registry import SCHEMAS
 from mappings.routing import Route, Rule, parse_rules
 from mappings.ticket import TicketStyle
@@ -178,19 +178,47 @@ def _read(env: Env) -> Settings:
         poll_seconds=env.float("WORKER_POLL_SECONDS", 1.0),
     )
     _check_numbers(settings)
+    _check_database(settings.database_url)
+    _check_public_url(settings.public_url)
     _check_delivery(settings)
     return settings
 
 
-def _check_delivery(settings: Settings) -> None:
-    """Refuse a tickets API setup that could only make dead tickets."""
+def shown_url(url: str) -> str:
+    """``url`` fit for a message or a log: any user and password masked."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _check_database(url: str) -> None:
     try:
-        make_url(settings.database_url)
+        backend = make_url(url).get_backend_name()
     except ArgumentError as exc:
         raise ConfigError(
-            f"DATABASE_URL is {settings.database_url!r}; expected a URL such as "
-            "sqlite:///ringdesk.db or postgres://user:password@host/db."
+            "DATABASE_URL is not a database URL (its value is not shown: it may "
+            "hold a password); expected one such as sqlite:///ringdesk.db or "
+            "postgres://user:password@host/db."
         ) from exc
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"DATABASE_URL names a {backend!r} database; expected SQLite "
+            "(sqlite:///ringdesk.db) or PostgreSQL (postgres://...)."
+        )
+
+
+def _check_public_url(url: str) -> None:
+    parts = urlsplit(url)
+    if url and (parts.scheme not in ("http", "https") or not parts.hostname):
+        raise ConfigError(
+            f"PUBLIC_URL is {shown_url(url)!r}; expected the base URL vendors "
+            "call, with its scheme, such as https://gw.example.com."
+        )
+
+
+def _check_delivery(settings: Settings) -> None:
+    """Refuse a tickets API setup that could only make dead tickets."""
     if settings.uses_sandbox:
         return
     for name, url in (
@@ -201,8 +229,9 @@ def _check_delivery(settings: Settings) -> None:
         local = parts.scheme == "http" and parts.hostname in LOOPBACK
         if url and parts.scheme != "https" and not local:
             raise ConfigError(
-                f"{name} is {url!r}; expected an https:// URL (plain http is "
-                "only for a tickets API on this machine, such as the sandbox)."
+                f"{name} is {shown_url(url)!r}; expected an https:// URL (plain "
+                "http is only for a tickets API on this machine, such as the "
+                "sandbox)."
             )
     missing = [
         name
@@ -284,6 +313,11 @@ def _style(env: Env) -> TicketStyle:
 
 def _per_vendor_triggers(env: Env) -> dict[str, frozenset[str]]:
     default = parse_triggers(env.str("TICKET_ON", ",".join(sorted(DEFAULT_TRIGGERS))))
+    if not default:
+        raise ConfigError(
+            "TICKET_ON names no trigger, so no vendor would make a ticket; "
+            f"expected some of {sorted(TRIGGERS)!r}, or leave it unset."
+        )
     return {
         vendor: parse_triggers(env.str(f"TICKET_ON_{vendor.upper()}", "")) or default
         for vendor in SCHEMAS

@@ -16,8 +16,17 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mappings.event import EventKind
+from mappings.policy import TRIGGERS
+from mappings.registry import SCHEMAS
+
 ROUTE_FIELDS = ("department_id", "priority_id", "status", "owner")
 CONDITIONS = ("vendor", "kind", "queue", "line", "trigger")
+_KNOWN_VALUES = {
+    "vendor": frozenset(SCHEMAS),
+    "kind": frozenset(kind.value for kind in EventKind),
+    "trigger": TRIGGERS,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +58,8 @@ def parse_rules(text: str) -> tuple[Rule, ...]:
         return ()
     try:
         raw = json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("Routing rules are nested too deeply to be rules.") from exc
     except ValueError as exc:
         raise ValueError(f"Routing rules are not valid JSON: {exc}") from exc
     if not isinstance(raw, list):
@@ -88,14 +99,31 @@ def _rule(index: int, item: Any) -> Rule:
             'expected ids as strings, such as "12".'
         )
     return Rule(
-        when={name: _values(value) for name, value in when.items()},
+        when={name: _values(where, name, value) for name, value in when.items()},
         set={name: str(value) for name, value in setting.items()},
     )
 
 
-def _values(value: Any) -> tuple[str, ...]:
+def _values(where: str, name: str, value: Any) -> tuple[str, ...]:
+    """The values a condition accepts, checked against the names that exist."""
     items = value if isinstance(value, list) else [value]
-    return tuple(str(item).casefold() for item in items)
+    if not items or any(
+        isinstance(item, bool) or not isinstance(item, str | int) for item in items
+    ):
+        raise ValueError(
+            f"{where} matches {name} on {value!r}; expected a value or a list of "
+            'values, such as "voicemail" or ["Sales", "Support"].'
+        )
+
+    values = tuple(str(item).casefold() for item in items)
+    known = _KNOWN_VALUES.get(name)
+    unknown = sorted(set(values) - known) if known else []
+    if known and unknown:
+        raise ValueError(
+            f"{where} matches {name} on {unknown!r}, which never occurs; "
+            f"expected some of {sorted(known)!r}."
+        )
+    return values
 
 
 def route(default: Route, rules: Sequence[Rule], facts: Mapping[str, str]) -> Route:

@@ -111,7 +111,10 @@ def test_triggers_per_vendor(monkeypatch: pytest.MonkeyPatch) -> None:
         ("TICKET_ON", "missed,sometimes", "Unknown ticket trigger"),
         ("ROUTING_RULES", "[1]", "Routing rule #1"),
         ("RETRY_MAX_ATTEMPTS", "many", "RETRY_MAX_ATTEMPTS"),
-        ("DATABASE_URL", "nonsense", "DATABASE_URL is 'nonsense'"),
+        ("DATABASE_URL", "user:pw@host/db", "DATABASE_URL is not a database URL"),
+        ("DATABASE_URL", "mysql://db.example.com/x", "names a 'mysql' database"),
+        ("PUBLIC_URL", "gw.example.com", "PUBLIC_URL is 'gw.example.com'"),
+        ("TICKET_ON", ",", "TICKET_ON names no trigger"),
         (
             "SETTLE_SECONDS_TWILIO",
             "1e20",
@@ -165,6 +168,18 @@ def test_tickets_api_must_be_https_unless_local(
 
     monkeypatch.setenv("TICKETS_API_URL", "http://127.0.0.1:8001")
     assert load_settings().tickets_api_url == "http://127.0.0.1:8001"
+
+
+def test_errors_never_show_passwords_in_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETS_API_URL", "http://user:hunter2@crm.example.com")
+    monkeypatch.setenv("TICKET_STATUS_ID", "1")
+    use_oauth(monkeypatch)
+
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+
+    assert "'http://***@crm.example.com'" in str(info.value)
+    assert "hunter2" not in str(info.value)
 
 
 def test_secret_lists_may_have_spaces(monkeypatch: pytest.MonkeyPatch) -> None:

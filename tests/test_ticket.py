@@ -159,6 +159,13 @@ def test_routing_rules_first_match_wins() -> None:
         ),
         ('[{"when": {}, "set": {"ownr": "1"}}]', "sets ['ownr']"),
         ('[{"when": {}}]', "needs a non-empty 'set'"),
+        ('[{"when": {"kind": null}, "set": {"owner": "1"}}]', "matches kind on None"),
+        ('[{"when": {"queue": {}}, "set": {"owner": "1"}}]', "matches queue on {}"),
+        (
+            '[{"when": {"kind": "voicemial"}, "set": {"owner": "1"}}]',
+            "matches kind on ['voicemial'], which never occurs",
+        ),
+        ("[" * 100_000, "nested too deeply"),
     ],
 )
 def test_bad_routing_rules_say_what_is_wrong(text: str, message: str) -> None:
