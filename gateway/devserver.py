@@ -22,11 +22,13 @@ logger = logging.getLogger(__name__)
 
 class _RequestHandler(WSGIRequestHandler):
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        # A request line too long or too broken to parse is answered before
+        # the handler has a command or a path.
         logger.info(
             '%s "%s %s" %s',
             self.address_string(),
-            self.command,
-            mask_url(self.path),
+            getattr(self, "command", "-"),
+            mask_url(getattr(self, "path", "-")),
             getattr(code, "value", code),
         )
 

@@ -15,8 +15,19 @@ from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway.errors import BadPayload, UnsupportedBody
+from mappings.base import json_problem
 
 _FORM = "application/x-www-form-urlencoded"
+
+# How servers report a body whose framing is broken: Werkzeug's development
+# server raises OSError, gunicorn its own parse errors.
+_UNREADABLE: tuple[type[Exception], ...] = (OSError, ValueError)
+try:
+    from gunicorn.http.errors import ParseException
+except ImportError:  # gunicorn runs on Unix only; the dev server still works
+    pass
+else:
+    _UNREADABLE = (*_UNREADABLE, ParseException)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,12 +86,18 @@ def _raw_body(request: Request, limit: int | None) -> bytes:
     read as if it were whole.
     """
     chunked = request.environ.get("wsgi.input_terminated", False)
-    if limit is None or request.content_length is not None or not chunked:
-        return request.get_data(cache=True)
+    try:
+        if limit is None or request.content_length is not None or not chunked:
+            return request.get_data(cache=True)
 
-    # Werkzeug's own limit on such a stream stops at the limit without
-    # saying so; read the server's stream directly to see what lies past it.
-    raw: bytes = request.environ["wsgi.input"].read(limit + 1)
+        # Werkzeug's own limit on such a stream stops at the limit without
+        # saying so; read the server's stream directly to see what lies past.
+        raw: bytes = request.environ["wsgi.input"].read(limit + 1)
+    except _UNREADABLE as exc:
+        raise BadPayload(
+            "The body could not be read: its chunked framing is broken, or the "
+            "connection closed before it ended."
+        ) from exc
     if len(raw) > limit:
         raise RequestEntityTooLarge()
     return raw
@@ -109,13 +126,9 @@ def _json(raw: bytes, content_type: str, text: str) -> Body:
         raise BadPayload("The body's JSON is nested too deeply.") from exc
     if not isinstance(data, dict):
         raise BadPayload(f"Expected a JSON object, got a JSON {type(data).__name__}.")
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise BadPayload(
-            "The body's JSON holds a lone UTF-16 surrogate (half a character), "
-            "which is not text."
-        ) from exc
+    problem = json_problem(data)
+    if problem:
+        raise BadPayload(f"The body's JSON {problem}.")
     return Body(raw=raw, content_type=content_type, fields=data)
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import re
 
-# A webhook URL: the vendor, then anything past it (a path token, however
-# encoded) and any query (a token, or a GET callback's caller and notes).
-_WEBHOOK_URL = re.compile(
-    r"(/webhooks/(?:[\w.-]|%(?!2f)[0-9a-f]{2})*)((?:/|%2f)[^?\s\"]*)?(\?[^\s\"]*)?",
-    re.IGNORECASE,
-)
+from mappings.registry import SCHEMAS
+
+# A webhook URL: ``/webhooks/`` (any letter of it may be percent-encoded, as
+# the server decodes them before routing), then everything up to the end of
+# the URL: the vendor, a path token, a query with a token or a caller.
+_WEBHOOKS = "".join(f"(?:{letter}|%{ord(letter):02x})" for letter in "webhooks")
+_WEBHOOK_URL = re.compile(rf"(/{_WEBHOOKS}(?:/|%2f))([^\s\"]*)", re.IGNORECASE)
+_VENDOR_NAME = re.compile(r"[a-z0-9]+", re.IGNORECASE)
 _PHONE_LIKE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -57,18 +59,24 @@ def mask_numbers(text: str) -> str:
 def mask_url(url: str) -> str:
     """Hide what a URL may carry that is secret or personal.
 
-    For webhook URLs everything past the vendor's name goes: Voicenter's
+    For webhook URLs everything past a known vendor's name goes: Voicenter's
     token in the path and Twilio's GET callbacks with the caller's number in
-    the query. Elsewhere ``token=`` values go.
+    the query. A name that is no vendor goes too: it may be a token sent to
+    the wrong place. Elsewhere ``token=`` values go.
     """
     url = _WEBHOOK_URL.sub(_mask_webhook, url)
     return _TOKEN_IN_QUERY.sub(r"\1***", url)
 
 
 def _mask_webhook(match: re.Match[str]) -> str:
-    path = "/***" if match.group(2) else ""
-    query = "?***" if match.group(3) else ""
-    return f"{match.group(1)}{path}{query}"
+    prefix, rest = match.groups()
+    name = _VENDOR_NAME.match(rest)
+    vendor = name.group() if name and name.group().lower() in SCHEMAS else ""
+    tail = rest[len(vendor) :]
+    if not tail:
+        return prefix + vendor
+    separator = tail[0] if vendor and tail[0] in "/?" else ""
+    return f"{prefix}{vendor}{separator}***"
 
 
 def clean(value: object, limit: int = 200) -> str:

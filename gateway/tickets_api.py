@@ -12,8 +12,6 @@ import json
 import logging
 import os
 import time
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +23,7 @@ from gateway.config import LOOPBACK
 from gateway.db import utcnow
 from gateway.errors import PermanentDelivery, RetryableDelivery
 from gateway.outbox import RESPONSE_LIMIT
+from mappings.base import rfc2822_time
 
 logger = logging.getLogger(__name__)
 
@@ -154,12 +153,9 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
     if value.isascii() and value.isdigit():
         return float(value)
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    moment = rfc2822_time(value)
+    if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
     return max(0.0, (moment - utcnow()).total_seconds())
 
 

@@ -34,9 +34,8 @@ bp = Blueprint("webhooks", __name__)
 @bp.route("/webhooks/<vendor>/<token>", methods=["GET", "POST"])
 def receive(vendor: str, token: str | None = None) -> tuple[Response, int]:
     if vendor not in VENDORS:
-        raise NotFound(
-            f"No vendor called {vendor!r}; expected one of {sorted(VENDORS)}."
-        )
+        # The name is not echoed: what sits in its place may be a secret.
+        raise NotFound(f"No such vendor; expected one of {sorted(VENDORS)}.")
     if request.method not in VENDORS[vendor].methods:
         error = WebhookRejected(f"{vendor} webhooks must be sent with POST.")
         return reject(vendor, error, 405)
@@ -177,8 +176,8 @@ def reject(
     """Answer a refusal as JSON, in the vendor's reply shape when it has one."""
     code = status or exc.status
     logger.warning(
-        "%s webhook refused with %s: %s",
-        clean(vendor, 40),
+        "%s refused with %s: %s",
+        f"{vendor} webhook" if vendor in VENDORS else "webhook to no known vendor",
         code,
         mask_numbers(clean(exc.message, 500)),
     )

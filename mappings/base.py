@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
@@ -38,6 +39,7 @@ class VendorSchema(Schema):
 
 
 ID_LIMIT = 200
+MAX_NESTING = 32
 _YEAR_3000 = 32503680000.0
 
 
@@ -75,13 +77,36 @@ class EpochTime(fields.Field[datetime | None]):
             return None
         try:
             seconds = float(value)
+        except OverflowError:
+            seconds = float("inf")
         except (TypeError, ValueError) as exc:
-            raise ValidationError(f"Expected Unix seconds, got {value!r}.") from exc
+            raise ValidationError(f"Expected Unix seconds, got {value!r:.40}.") from exc
         if isinstance(value, bool) or not 0 < seconds < _YEAR_3000:
             raise ValidationError(
-                f"Expected Unix seconds between 1970 and 3000, got {value!r}."
+                f"Expected Unix seconds between 1970 and 3000, got {value!r:.40}."
             )
         return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+class Text(fields.Field[str]):
+    """Free text that a vendor may also send as a number or as null.
+
+    Voicenter's JSON CDRs carry phones and ids as numbers on some accounts
+    and ``null`` for parts a call did not have; refusing those would make
+    Voicenter resend a good record forever.
+    """
+
+    def deserialize(
+        self, value: Any, attr: Any = None, data: Any = None, **kwargs: Any
+    ) -> str:
+        return super().deserialize("" if value is None else value, attr, data, **kwargs)
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValidationError(
+                f"Expected text or a whole number, got {value!r:.40}."
+            )
+        return text(value)
 
 
 class JsonText(fields.Field[Any]):
@@ -97,13 +122,69 @@ class JsonText(fields.Field[Any]):
         if not value.strip():
             return None
         try:
-            return json.loads(value)
+            loaded = json.loads(value)
         except RecursionError as exc:
             raise ValidationError(
                 "Expected JSON text, got one nested too deeply."
             ) from exc
         except ValueError as exc:
             raise ValidationError(f"Expected JSON text, got {value[:40]!r}.") from exc
+        problem = json_problem(loaded)
+        if problem:
+            raise ValidationError(f"Expected JSON text, got one that {problem}.")
+        return loaded
+
+
+def json_problem(value: Any) -> str:
+    """Say what makes parsed JSON unfit to keep and send on, or ``""``.
+
+    Python's parser accepts nesting until its stack runs out, and lone
+    UTF-16 surrogates (``"\\ud800"``), which are not text: either would
+    fail only later, while the ticket is written.
+    """
+    depth, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _has_surrogate(item):
+                return "holds a lone UTF-16 surrogate (half a character)"
+            continue
+        if isinstance(item, dict):
+            children = [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth = max(depth, level)
+        if depth > MAX_NESTING:
+            return f"is nested more than {MAX_NESTING} levels deep"
+        pending.extend((child, level + 1) for child in children)
+    return ""
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def rfc2822_time(value: str) -> datetime | None:
+    """An RFC 2822 date (Twilio's ``Timestamp``, HTTP's ``Retry-After``) as an
+    aware datetime; one without a zone is UTC. ``None`` when unreadable or
+    outside 1970 to 3000."""
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if not 1970 < moment.year < 3000:
+        return None
+    return moment
 
 
 def text(value: Any) -> str:

@@ -160,6 +160,8 @@ def _printable(text: str) -> str:
 
     They garble a CRM's display (a right-to-left override flips a phone
     number) and cannot be seen to be removed by hand; line breaks stay.
+    Lone surrogates go too: they are not text, and no JSON encoder that
+    writes UTF-8 can send them.
     """
     return "".join(ch for ch in text if _shown(ch))
 
@@ -167,7 +169,7 @@ def _printable(text: str) -> str:
 def _shown(ch: str) -> bool:
     if ch in "\n\t" or ch in _KEPT_FORMAT:
         return True
-    return unicodedata.category(ch) not in ("Cc", "Cf")
+    return unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
 
 
 def subject(call: Call, style: TicketStyle) -> str:

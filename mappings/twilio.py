@@ -8,14 +8,12 @@ gateway joins them into one ticket.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load
 from marshmallow.validate import OneOf, Range, Regexp
 
-from mappings.base import IdString, VendorSchema
+from mappings.base import IdString, VendorSchema, rfc2822_time
 from mappings.event import CallEvent, Direction, EventKind
 from mappings.phones import to_e164
 
@@ -194,7 +192,7 @@ def _status(data: dict[str, Any], common: dict[str, Any]) -> CallEvent:
         missed_reason=_MISSED_REASONS.get(outcome, ""),
         answered=_answered(outcome, dial_status),
         duration=duration if outcome in _ENDED else None,
-        ended_at=_rfc2822(data["timestamp"]) if outcome in _ENDED else None,
+        ended_at=rfc2822_time(data["timestamp"]) if outcome in _ENDED else None,
         status=outcome,
         **common,
     )
@@ -214,18 +212,3 @@ def _direction(value: str) -> Direction:
     if value.startswith("outbound") or value == "trunking-originating":
         return Direction.OUTBOUND
     return Direction.UNKNOWN
-
-
-def _rfc2822(value: str) -> datetime | None:
-    """Twilio's ``Timestamp``; one without a zone is UTC, as Twilio's are."""
-    if not value:
-        return None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if not 1970 < moment.year < 3000:
-        return None
-    return moment

@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import fields, post_load
 from marshmallow.validate import Range
 
-from mappings.base import EpochTime, IdString, JsonText, VendorSchema, text
+from mappings.base import EpochTime, IdString, JsonText, Text, VendorSchema, text
 from mappings.event import CallEvent, Direction, EventKind
 from mappings.phones import to_e164
 
@@ -43,20 +43,20 @@ class VoicenterSchema(VendorSchema):
     vendor = "voicenter"
 
     ivruniqueid = IdString(required=True)
-    type = fields.String(load_default="")
-    status = fields.String(load_default="")
-    direction = fields.String(load_default="")
-    caller = fields.String(load_default="")
-    caller_phone = fields.String(data_key="callerPhone", load_default="")
-    target = fields.String(load_default="")
-    did = fields.String(load_default="")
+    type = Text(load_default="")
+    status = Text(load_default="")
+    direction = Text(load_default="")
+    caller = Text(load_default="")
+    caller_phone = Text(data_key="callerPhone", load_default="")
+    target = Text(load_default="")
+    did = Text(load_default="")
     time = EpochTime(allow_none=True, load_default=None)
     duration = fields.Integer(allow_none=True, load_default=None, validate=Range(min=0))
     is_answer = fields.Integer(data_key="isAnswer", allow_none=True, load_default=None)
-    queuename = fields.String(allow_none=True, load_default=None)
-    record = fields.String(allow_none=True, load_default=None)
-    representative_name = fields.String(allow_none=True, load_default=None)
-    targetextension_name = fields.String(allow_none=True, load_default=None)
+    queuename = Text(load_default="")
+    record = Text(load_default="")
+    representative_name = Text(load_default="")
+    targetextension_name = Text(load_default="")
     ivr = JsonText(data_key="IVR", allow_none=True, load_default=None)
     ai_data = JsonText(data_key="aiData", allow_none=True, load_default=None)
 
@@ -68,7 +68,7 @@ class VoicenterSchema(VendorSchema):
         if direction is Direction.OUTBOUND:
             caller_raw = data["target"]
 
-        agent = text(data["representative_name"]) or text(data["targetextension_name"])
+        agent = data["representative_name"] or data["targetextension_name"]
         return CallEvent(
             vendor=self.vendor,
             event_id=data["ivruniqueid"],
@@ -79,16 +79,14 @@ class VoicenterSchema(VendorSchema):
             caller_raw=caller_raw,
             line=data["did"],
             agent=agent,
-            queue=text(data["queuename"]),
+            queue=data["queuename"],
             missed_reason=_missed_reason(kind, data["status"], data["ivr"]),
             answered=data["status"] == "ANSWER",
             duration=data["duration"],
             started_at=data["time"],
             transcription=_ai_text(data["ai_data"]),
-            recording_url=text(data["record"])
-            if kind is not EventKind.VOICEMAIL
-            else "",
-            voicemail_url=text(data["record"]) if kind is EventKind.VOICEMAIL else "",
+            recording_url=data["record"] if kind is not EventKind.VOICEMAIL else "",
+            voicemail_url=data["record"] if kind is EventKind.VOICEMAIL else "",
             status=f"{data['type']} {data['status']}".strip(),
         )
 

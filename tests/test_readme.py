@@ -149,3 +149,27 @@ def test_readme_curl_examples_each_make_one_ticket(served: str) -> None:
     assert voicemail["subject"] == "Voicemail from +1 555-010-0125 (TEST CALLER)"
     assert "my order number is 12345" in voicemail["msg"]
     assert voicemail["phone"] == "+15550100125"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("request_line", "expected"),
+    [
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1", b"HTTP/1.1 414"),
+        # http.server answers a line it cannot read at all without a status
+        # line, as HTTP/0.9 would: only the error page.
+        (b"NOT A REQUEST LINE AT ALL", b"Error code: 400"),
+    ],
+)
+def test_serve_answers_a_broken_request_and_goes_on(
+    served: str, request_line: bytes, expected: bytes
+) -> None:
+    """The development server's request log must not break on a request it
+    could not parse: the client gets an HTTP error, not a dropped line."""
+    host, port = served.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request_line + b"\r\n\r\n")
+        answer = b"".join(iter(lambda: sock.recv(4096), b""))
+
+    assert expected in answer, answer[:300]
+    assert requests.get(f"{served}/healthz", timeout=5).status_code == 200

@@ -256,6 +256,22 @@ def test_voicenter_ai_summary_and_transcript_are_kept() -> None:
     ]
 
 
+def test_voicenter_numbers_and_nulls_read_as_text() -> None:
+    """Accounts whose CDRs carry phones as numbers and absent parts as null
+    still make their tickets; refusing them would only bring resends."""
+    payload = json.loads((FIXTURES / "voicenter" / "queue_abandoned.json").read_text())
+    payload.update(caller=972500001234, callerPhone=None, did=97235550100)
+    payload.update(queuename=None, record=None, representative_name=None)
+
+    event = schema_for("voicenter", "IL").load_event(payload)
+
+    assert event.caller == "+972500001234"
+    assert event.caller_raw == "972500001234"
+    assert event.line == "97235550100"
+    assert (event.queue, event.recording_url, event.agent) == ("", "", "")
+    assert event.kind is EventKind.MISSED_CALL
+
+
 def test_every_schema_has_a_verifier_and_every_verifier_a_schema() -> None:
     from gateway.vendors import VENDORS
 
