@@ -16,7 +16,7 @@ from gateway.config import Settings, load_settings
 from gateway.db import make_engine
 from gateway.errors import WebhookRejected
 from gateway.logs import configure_logging
-from gateway.redact import mask_url
+from gateway.redact import mask_path
 from gateway.sandbox import sandbox_blueprint
 from gateway.webhooks import bp as webhooks_bp
 from gateway.webhooks import reject
@@ -87,7 +87,7 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
 def _unexpected_error(exc: Exception) -> tuple[Response, int]:
     """Log a bug once, with its traceback, and answer JSON rather than HTML."""
     logger.exception(
-        "unexpected error on %s %s", request.method, mask_url(request.path)
+        "unexpected error on %s %s", request.method, mask_path(request.path)
     )
     error = WebhookRejected("Internal error; the event was not stored. Send it again.")
     return reject(_vendor(), error, 500)

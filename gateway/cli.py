@@ -1,18 +1,20 @@
-"""The ``ringdesk`` command: serve, worker, sandbox, simulate, db, replay."""
+"""The ``ringdesk`` command: serve, worker, sandbox, simulate, db, replay,
+tickets, events, sign."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
-import sqlalchemy as sa
 from flask import Request
 from werkzeug.test import EnvironBuilder
 
@@ -25,20 +27,23 @@ from gateway.config import (
     read_dotenv,
     use_demo_defaults,
 )
-from gateway.db import attempts, make_engine, tickets
+from gateway.db import make_engine
 from gateway.devserver import serve_forever
 from gateway.errors import WebhookRejected
+from gateway.inbox import OUTCOMES as INBOX_OUTCOMES
+from gateway.listings import EVENT_HEADER, TICKET_HEADER, event_lines, ticket_lines
 from gateway.logs import configure_logging
+from gateway.outbox import STATES as OUTBOX_STATES
 from gateway.outbox import replay as replay_tickets
 from gateway.outbox import states as ticket_states
 from gateway.payloads import Body, read_body
-from gateway.redact import clean
 from gateway.sandbox import (
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
     create_sandbox_app,
 )
 from gateway.signatures import twilio_signature
+from gateway.vendors import VENDORS
 from gateway.webhooks import load_event
 from gateway.worker import Worker, build_payload, make_api
 from mappings.event import dump_event
@@ -84,8 +89,7 @@ def serve(host: str, port: int, demo: bool) -> None:
     process under /sandbox.
     """
     if demo:
-        for name in use_demo_defaults():
-            logger.warning("%s: using the README's demo value", name)
+        _use_demo_defaults()
     settings = _settings()
     embedded = settings.uses_sandbox
     if embedded:
@@ -110,6 +114,15 @@ def serve(host: str, port: int, demo: bool) -> None:
     finally:
         stop.set()
         thread.join(timeout=10)
+
+
+def _use_demo_defaults() -> None:
+    secret_settings = {vendor.secret_setting for vendor in VENDORS.values()}
+    for name in use_demo_defaults():
+        if name in secret_settings:
+            logger.warning("%s: using the README's demo secret", name)
+        else:
+            logger.warning("%s=%s: the README's demo value", name, os.environ[name])
 
 
 @main.command(short_help="Deliver tickets to TICKETS_API_URL.")
@@ -211,7 +224,11 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply the migrations to DATABASE_URL."""
-    migrate.upgrade(make_engine(_settings().database_url))
+    before, now = migrate.upgrade(make_engine(_settings().database_url))
+    if before == now:
+        click.echo(f"database schema is up to date (revision {now})")
+    else:
+        click.echo(f"database schema upgraded from {before or 'empty'} to {now}")
 
 
 @main.command()
@@ -237,34 +254,38 @@ def replay(ticket_rows: tuple[int, ...], all_dead: bool) -> None:
 
 
 @main.command("tickets")
-@click.option("--state", type=click.Choice(["pending", "sending", "delivered", "dead"]))
+@click.option("--state", type=click.Choice(OUTBOX_STATES))
 @click.option("--limit", default=50, show_default=True)
 def list_tickets(state: str | None, limit: int) -> None:
     """List tickets with their delivery state, newest first."""
-    tries = (
-        sa.select(sa.func.count())
-        .where(attempts.c.ticket_id == tickets.c.id)
-        .scalar_subquery()
-        .label("tries")
-    )
-    query = sa.select(tickets, tries).order_by(tickets.c.id.desc()).limit(limit)
-    if state:
-        query = query.where(tickets.c.state == state)
-    with make_engine(_settings().database_url).connect() as conn:
-        rows = conn.execute(query).all()
+    engine = make_engine(_settings().database_url)
+    _echo_table(TICKET_HEADER, ticket_lines(engine, state, limit), "tickets", state)
 
-    if not rows:
-        click.echo(f"No {state or ''} tickets.".replace("  ", " "))
+
+@main.command("events")
+@click.option("--outcome", type=click.Choice(INBOX_OUTCOMES))
+@click.option("--call", "call_id", help="Only the events of this call id.")
+@click.option("--limit", default=50, show_default=True)
+def list_events(outcome: str | None, call_id: str | None, limit: int) -> None:
+    """List stored events and what became of each, newest first.
+
+    Events that came after their call's ticket was sent (--outcome late) and
+    those that made no ticket (--outcome ignored) are found here.
+    """
+    engine = make_engine(_settings().database_url)
+    lines = event_lines(engine, outcome, call_id, limit)
+    _echo_table(EVENT_HEADER, lines, "events", outcome)
+
+
+def _echo_table(header: str, lines: Iterator[str], noun: str, kind: str | None) -> None:
+    first = next(lines, None)
+    if first is None:
+        click.echo(f"No {kind + ' ' if kind else ''}{noun}.")
         return
-    click.echo("#\tstate\tvendor\tcall\ttries\tCRM id\tsubject / last error")
-    for row in rows:
-        subject = (row.payload or {}).get("subject", "(waiting for its call to settle)")
-        error = f" / {row.last_error}" if row.last_error else ""
-        fields = (row.id, row.state, row.vendor, row.call_id, row.tries)
-        click.echo(
-            "\t".join(clean(value) for value in fields)
-            + f"\t{row.remote_id or '-'}\t{clean(subject + error, 300)}"
-        )
+    click.echo(header)
+    click.echo(first)
+    for line in lines:
+        click.echo(line)
 
 
 @main.command()

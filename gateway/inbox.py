@@ -25,6 +25,8 @@ ACCEPTED = "accepted"
 IGNORED = "ignored"
 LATE = "late"
 DUPLICATE = "duplicate"
+# What a stored event can be: a duplicate is answered, never stored.
+OUTCOMES = (ACCEPTED, IGNORED, LATE)
 
 
 @dataclasses.dataclass(frozen=True)

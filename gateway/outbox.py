@@ -29,6 +29,7 @@ PENDING = "pending"
 SENDING = "sending"
 DELIVERED = "delivered"
 DEAD = "dead"
+STATES = (PENDING, SENDING, DELIVERED, DEAD)
 
 RESPONSE_LIMIT = 500
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import quote
 
 from mappings.registry import SCHEMAS
 
@@ -66,6 +67,15 @@ def mask_url(url: str) -> str:
     """
     url = _WEBHOOK_URL.sub(_mask_webhook, url)
     return _TOKEN_IN_QUERY.sub(r"\1***", url)
+
+
+def mask_path(path: str) -> str:
+    """A request's decoded path, fit for a log line.
+
+    Decoded, a path may hold spaces and line breaks, where :func:`mask_url`
+    would stop masking; percent-encoded again, it is one word.
+    """
+    return mask_url(quote(path, safe="/!$&'()*+,;=:@-._~"))
 
 
 def _mask_webhook(match: re.Match[str]) -> str:

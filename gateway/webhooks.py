@@ -19,7 +19,7 @@ from gateway.config import Settings
 from gateway.errors import BadPayload, BadSignature, WebhookRejected
 from gateway.inbox import ACCEPTED, DUPLICATE, LATE, Receipt, store_event
 from gateway.payloads import Body, read_body
-from gateway.redact import clean, mask_numbers, mask_phone
+from gateway.redact import clean, mask_numbers, mask_path, mask_phone
 from gateway.vendors import VENDORS
 from mappings.event import CallEvent
 from mappings.policy import decide
@@ -175,9 +175,11 @@ def reject(
 ) -> tuple[Response, int]:
     """Answer a refusal as JSON, in the vendor's reply shape when it has one."""
     code = status or exc.status
+    what = f"{vendor} webhook" if vendor in VENDORS else mask_path(request.path)
     logger.warning(
-        "%s refused with %s: %s",
-        f"{vendor} webhook" if vendor in VENDORS else "webhook to no known vendor",
+        "%s %s refused with %s: %s",
+        request.method,
+        what,
         code,
         mask_numbers(clean(exc.message, 500)),
     )

@@ -73,7 +73,11 @@ def test_sign_matches_the_verifier(
 
 
 def test_db_upgrade_then_tickets_and_replay(runner: CliRunner) -> None:
-    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    first = runner.invoke(main, ["db", "upgrade"])
+    again = runner.invoke(main, ["db", "upgrade"])
+    assert first.exit_code == again.exit_code == 0
+    assert first.stdout.startswith("database schema upgraded from empty to ")
+    assert again.stdout.startswith("database schema is up to date (revision ")
 
     listing = runner.invoke(main, ["tickets"])
     replayed = runner.invoke(main, ["replay", "--all-dead"])
@@ -107,8 +111,46 @@ def test_replay_names_the_tickets_it_left_alone(
     ]
 
 
+def test_events_lists_late_and_ignored_events(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """An agent's note that came after the ticket went out is found here."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    migrate.upgrade(engine)
+    missed = CallEvent("aircall", "call.ended:7", "7", EventKind.MISSED_CALL)
+    store_event(engine, missed, Decision(True, "missed"), b"{}", "", 0.0)
+    claim_due(engine, "w1", lambda _: {"subject": "s", "status": "1"}, 60)
+    note = CallEvent("aircall", "call.commented:7:1", "7", EventKind.COMMENT)
+    store_event(engine, note, Decision(True, "noted"), b"{}", "", 0.0)
+    ringing = CallEvent("aircall", "call.created:8", "8", EventKind.PROGRESS)
+    store_event(engine, ringing, Decision(False, "call in progress"), b"{}", "", 0.0)
+
+    late = runner.invoke(main, ["events", "--outcome", "late"])
+    call = runner.invoke(main, ["events", "--call", "7"])
+    none = runner.invoke(main, ["events", "--call", "9"])
+
+    header, row = late.stdout.splitlines()
+    assert header.split("\t")[3:7] == ["event", "kind", "outcome", "call's ticket"]
+    assert row.split("\t")[2:7] == [
+        "aircall",
+        "call.commented:7:1",
+        "comment",
+        "late",
+        "#1",
+    ]
+    assert "the call's ticket was already made" in row
+    assert [line.split("\t")[3] for line in call.stdout.splitlines()[1:]] == [
+        "call.commented:7:1",
+        "call.ended:7",
+    ]
+    assert none.stdout == "No events.\n"
+
+
 def test_serve_reads_port_and_secrets_from_dotenv_over_the_demo(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    runner: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     (tmp_path / ".env").write_text("PORT=8765\nVOICENTER_URL_TOKEN=from-dotenv\n")
     for name in ("PORT", "HOST", *DEMO_SETTINGS):
@@ -131,6 +173,10 @@ def test_serve_reads_port_and_secrets_from_dotenv_over_the_demo(
         assert client.post(url, data=body).status_code == status
     twilio = client.post("/webhooks/twilio", data={"CallSid": "CA" + "0" * 32})
     assert "X-Twilio-Signature header is missing" in twilio.json["error"]
+    assert "SETTLE_SECONDS_TWILIO=15: the README's demo value" in caplog.text
+    assert "TWILIO_AUTH_TOKEN: using the README's demo secret" in caplog.text
+    assert "VOICENTER_URL_TOKEN: using" not in caplog.text
+    assert "demo-twilio-token" not in caplog.text
 
 
 def test_worker_refuses_to_start_without_an_api(runner: CliRunner) -> None:

@@ -315,8 +315,19 @@ def test_vendor_name_in_path_cannot_forge_log_lines(
     response = client.post("/webhooks/x%0aFORGED LINE%1b[31m", json={})
 
     assert response.status_code == 404
-    assert "\nFORGED LINE" not in caplog.text
+    assert "FORGED LINE" not in caplog.text
     assert "\x1b" not in caplog.text
+
+
+def test_refusal_off_the_webhooks_names_the_path(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    response = client.get("/wp-login.php%0AX")
+
+    assert response.status_code == 404
+    assert "GET /wp-login.php%0AX refused with 404" in caplog.text
 
 
 def test_server_log_lines_are_plain_and_masked(
