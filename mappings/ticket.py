@@ -21,9 +21,11 @@ from mappings.phones import crm_phone, display_phone, is_hidden
 from mappings.routing import Route
 
 SUBJECT_LIMIT = 200
-# Zero-width joiners hold emoji together; left-to-right and right-to-left
-# marks are how mixed Hebrew and digits are meant to be written.
-_KEPT_FORMAT = frozenset("\u200d\u200e\u200f")
+# Embeddings and overrides (LRE, RLE, PDF, LRO, RLO): an override shows the
+# digits of a phone number backwards. Other format characters are kept: the
+# marks and isolates of mixed Hebrew text, joiners and non-joiners, and the
+# tags of flag emoji.
+_BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e")
 
 # When a call produced several kinds of event, the subject names the one a
 # support agent most needs to see first.
@@ -159,17 +161,20 @@ def _printable(text: str) -> str:
     """Drop control and bidi-override characters that vendors let through.
 
     They garble a CRM's display (a right-to-left override flips a phone
-    number) and cannot be seen to be removed by hand; line breaks stay.
-    Lone surrogates go too: they are not text, and no JSON encoder that
-    writes UTF-8 can send them.
+    number) and cannot be seen to be removed by hand; line breaks and tabs
+    stay, and so does every other character, byte for byte. Lone surrogates
+    go too: they are not text, and no JSON encoder that writes UTF-8 can
+    send them.
     """
     return "".join(ch for ch in text if _shown(ch))
 
 
 def _shown(ch: str) -> bool:
-    if ch in "\n\t" or ch in _KEPT_FORMAT:
+    if ch in "\n\t":
         return True
-    return unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+    if ch in _BIDI_OVERRIDES:
+        return False
+    return unicodedata.category(ch) not in ("Cc", "Cs")
 
 
 def subject(call: Call, style: TicketStyle) -> str:

@@ -125,6 +125,37 @@ def test_comments_are_listed_once_each() -> None:
     assert "Comments:\n- Agent: call back 🙏\n- Agent: done" in ticket["msg"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "שלום, אני צריך עזרה עם ההזמנה",
+        "שָׁלוֹם עם ניקוד",
+        "family 👨\u200d👩\u200d👧 and 👍🏽 and ❤\ufe0f",
+        "flag 🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+        "order \u2066#12345\u2069 in Hebrew: הזמנה \u2067ABC\u2069",
+        "مي\u200cخواهم and word\u2060joiner and soft\u00adhyphen",
+        "mark \u200fשלום\u200e 050-000-1234",
+    ],
+)
+def test_notes_reach_the_ticket_byte_for_byte(text: str) -> None:
+    event = missed(kind=EventKind.COMMENT, comments=(text,))
+
+    ticket = build_ticket(join_call([event]), Route(status=STATUS), STYLE)
+
+    assert f"- {text}\n" in ticket["msg"] + "\n"
+
+
+def test_overrides_and_control_characters_are_dropped() -> None:
+    """An override shows a number backwards; a bell or escape shows nothing."""
+    event = missed(
+        kind=EventKind.COMMENT, comments=("call \u202e4321-000-050\u202c back\x07\x1b",)
+    )
+
+    ticket = build_ticket(join_call([event]), Route(status=STATUS), STYLE)
+
+    assert "- call 4321-000-050 back\n" in ticket["msg"] + "\n"
+
+
 def test_schema_requires_subject_and_status() -> None:
     with pytest.raises(ValidationError) as info:
         TicketSchema().load({"msg": "x"})
