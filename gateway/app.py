@@ -50,9 +50,14 @@ def create_app(
     app.extensions["ringdesk.settings"] = settings
     app.extensions["ringdesk.engine"] = engine
     if settings.proxy_hops:
+        # X-Forwarded-Host only when asked for: a proxy that does not set it
+        # (Heroku's router) passes on whatever the client put there, and the
+        # Twilio signature check would then take the client's word for the
+        # URL a signature was made for.
         hops = settings.proxy_hops
+        host_hops = hops if settings.trust_forwarded_host else 0
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=host_hops, x_port=hops
         )
 
     app.register_blueprint(webhooks_bp)
@@ -112,6 +117,12 @@ def _log_open_vendors(settings: Settings) -> None:
     for vendor in sorted(settings.secrets):
         if settings.secrets[vendor]:
             logger.info("%s webhooks: open, secret checked", vendor)
+            if vendor == "twilio" and not settings.public_url:
+                logger.warning(
+                    "twilio signatures are checked against the host each request "
+                    "names; set PUBLIC_URL so that a request Twilio signed for "
+                    "another URL of the same account cannot be replayed here"
+                )
         elif vendor in settings.allow_unsigned:
             logger.warning(
                 "%s webhooks: open WITHOUT any check (ALLOW_UNSIGNED)", vendor

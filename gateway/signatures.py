@@ -30,7 +30,8 @@ def verify_twilio(
 
     Twilio signs the URL it called, which behind a TLS-terminating proxy is
     not the URL this process sees; it is rebuilt from ``PUBLIC_URL`` or the
-    proxy's ``X-Forwarded-*`` headers. Twilio is inconsistent about default
+    proxy's ``X-Forwarded-*`` headers (as :func:`gateway.create_app` trusts
+    them). Twilio is inconsistent about default
     ports, so the URL is tried with and without one.
     """
     signature = request.headers.get("X-Twilio-Signature", "")
@@ -66,8 +67,8 @@ def verify_twilio(
                 return signature
     raise BadSignature(
         "The X-Twilio-Signature does not match the request. Check "
-        "TWILIO_AUTH_TOKEN, and that PUBLIC_URL (or the proxy's "
-        "X-Forwarded-Proto/Host) gives the exact URL configured in Twilio."
+        "TWILIO_AUTH_TOKEN, and that PUBLIC_URL (or else the Host and "
+        "X-Forwarded-Proto headers) gives the exact URL configured in Twilio."
     )
 
 

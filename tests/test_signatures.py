@@ -82,14 +82,51 @@ def test_twilio_tampered_body_is_refused(client: FlaskClient) -> None:
 def test_twilio_verifies_behind_tls_proxy_from_forwarded_headers(
     client: FlaskClient,
 ) -> None:
+    """Heroku's router keeps the Host header and adds X-Forwarded-Proto."""
     response = post_twilio(
         client,
         "status_no_answer.form",
         signed_url="https://gw.example.com/webhooks/twilio",
-        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "gw.example.com"},
+        headers={"X-Forwarded-Proto": "https", "Host": "gw.example.com"},
     )
 
     assert response.status_code == 202
+
+
+def test_twilio_forwarded_host_is_trusted_only_when_asked(
+    sqlite_engine: Engine,
+) -> None:
+    """A forwarded host the client made up must not choose the signed URL."""
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "gw.example.com"}
+    signed_url = "https://gw.example.com/webhooks/twilio"
+    results = []
+    for trusted in (False, True):
+        settings = make_settings(trust_forwarded_host=trusted)
+        client = create_app(settings, sqlite_engine).test_client()
+        response = post_twilio(
+            client, "status_no_answer.form", signed_url=signed_url, headers=headers
+        )
+        results.append(response.status_code)
+
+    assert results == [401, 202]
+
+
+def test_twilio_with_public_url_ignores_the_host_a_request_names(
+    sqlite_engine: Engine,
+) -> None:
+    settings = make_settings(
+        public_url="https://hooks.example.com", trust_forwarded_host=True
+    )
+    client = create_app(settings, sqlite_engine).test_client()
+
+    response = post_twilio(
+        client,
+        "status_no_answer.form",
+        signed_url="http://other-app.example.net/webhooks/twilio",
+        headers={"Host": "other-app.example.net"},
+    )
+
+    assert response.status_code == 401
 
 
 def test_twilio_behind_proxy_without_forwarded_headers_is_refused(
@@ -123,7 +160,7 @@ def test_twilio_url_with_default_port_also_verifies(client: FlaskClient) -> None
         client,
         "status_no_answer.form",
         signed_url="https://gw.example.com:443/webhooks/twilio",
-        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "gw.example.com"},
+        headers={"X-Forwarded-Proto": "https", "Host": "gw.example.com"},
     )
 
     assert response.status_code == 202
