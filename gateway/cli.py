@@ -21,7 +21,6 @@ from werkzeug.test import EnvironBuilder
 from gateway import migrate
 from gateway.app import SANDBOX_PREFIX, create_app
 from gateway.config import (
-    ConfigError,
     Settings,
     load_settings,
     read_dotenv,
@@ -29,7 +28,7 @@ from gateway.config import (
 )
 from gateway.db import make_engine
 from gateway.devserver import serve_forever
-from gateway.errors import WebhookRejected
+from gateway.errors import ConfigError, WebhookRejected
 from gateway.inbox import OUTCOMES as INBOX_OUTCOMES
 from gateway.listings import EVENT_HEADER, TICKET_HEADER, event_lines, ticket_lines
 from gateway.logs import configure_logging
@@ -224,7 +223,8 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply the migrations to DATABASE_URL."""
-    before, now = migrate.upgrade(make_engine(_settings().database_url))
+    engine = make_engine(_settings().database_url, wait_seconds=None)
+    before, now = migrate.upgrade(engine)
     if before == now:
         click.echo(f"database schema is up to date (revision {now})")
     else:

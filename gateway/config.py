@@ -9,15 +9,14 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from dotenv import load_dotenv
 from environs import Env, EnvError
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
+from gateway.checks import check, check_log_level
+from gateway.errors import ConfigError
 from gateway.vendors import VENDORS
 from mappings.policy import DEFAULT_TRIGGERS, TRIGGERS, parse_triggers
 from mappings.registry import SCHEMAS
@@ -26,8 +25,6 @@ from mappings.ticket import TicketStyle
 
 SANDBOX_STATUS_ID = "233476065495939904005866822871905093425"
 DEFAULT_DATABASE_URL = "sqlite:///ringdesk.db"
-_DAY = 86400.0
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 # What ``ringdesk serve --demo`` (``make run``) uses where nothing else is
 # set: the secrets the README's curl examples are signed with, and settle
@@ -41,10 +38,6 @@ DEMO_SETTINGS = {
 }
 
 
-class ConfigError(Exception):
-    """A setting is missing or malformed; the message names it."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -52,6 +45,7 @@ class Settings:
     allow_unsigned: frozenset[str] = frozenset()
     public_url: str = ""
     proxy_hops: int = 1
+    trust_forwarded_host: bool = False
     max_body_bytes: int = 1024 * 1024
     style: TicketStyle = dataclasses.field(default_factory=TicketStyle)
     default_route: Route = dataclasses.field(default_factory=Route)
@@ -62,8 +56,9 @@ class Settings:
     oauth_token_url: str = ""
     oauth_client_id: str = ""
     oauth_client_secret: str = ""
-    http_timeout: float = 10.0
+    http_timeout: float = 30.0
     retry_max_attempts: int = 8
+    retry_unanswered_max: int = 1
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 900.0
     lease_seconds: float = 60.0
@@ -97,9 +92,10 @@ def read_dotenv() -> None:
 
     Variables already set in the environment win over the file. The file
     goes into the process environment, not only into our settings, so that
-    the command line's options (``PORT``, ``HOST``) see it too.
+    the command line's options (``PORT``, ``HOST``) see it too. Values are
+    taken as written, without expanding ``${...}``.
     """
-    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    load_dotenv(os.path.join(os.getcwd(), ".env"), override=False, interpolate=False)
 
 
 def use_demo_defaults() -> list[str]:
@@ -124,7 +120,8 @@ def load_settings() -> Settings:
     :raises ConfigError: naming the variable that is wrong and why.
     """
     read_dotenv()
-    env = Env(expand_vars=True)
+    # Values are taken as written: a secret may well contain "$".
+    env = Env(expand_vars=False)
     try:
         return _read(env)
     except (EnvError, ValueError) as exc:
@@ -150,6 +147,7 @@ def _read(env: Env) -> Settings:
         allow_unsigned=allow_unsigned,
         public_url=env.str("PUBLIC_URL", "").rstrip("/"),
         proxy_hops=env.int("PROXY_HOPS", 1),
+        trust_forwarded_host=env.bool("TRUST_X_FORWARDED_HOST", False),
         max_body_bytes=env.int("MAX_BODY_BYTES", 1024 * 1024),
         style=_style(env),
         default_route=Route(
@@ -170,111 +168,17 @@ def _read(env: Env) -> Settings:
         oauth_token_url=env.str("OAUTH_TOKEN_URL", ""),
         oauth_client_id=env.str("OAUTH_CLIENT_ID", ""),
         oauth_client_secret=env.str("OAUTH_CLIENT_SECRET", ""),
-        http_timeout=env.float("HTTP_TIMEOUT_SECONDS", 10.0),
+        http_timeout=env.float("HTTP_TIMEOUT_SECONDS", 30.0),
         retry_max_attempts=env.int("RETRY_MAX_ATTEMPTS", 8),
+        retry_unanswered_max=env.int("RETRY_UNANSWERED_MAX", 1),
         retry_base_seconds=env.float("RETRY_BASE_SECONDS", 5.0),
         retry_max_seconds=env.float("RETRY_MAX_SECONDS", 900.0),
         lease_seconds=env.float("LEASE_SECONDS", 60.0),
         poll_seconds=env.float("WORKER_POLL_SECONDS", 1.0),
     )
-    _check_numbers(settings)
-    _check_database(settings.database_url)
-    _check_public_url(settings.public_url)
-    _check_delivery(settings)
+    check(settings)
+    check_log_level(env.str("LOG_LEVEL", "INFO"))
     return settings
-
-
-def shown_url(url: str) -> str:
-    """``url`` fit for a message or a log: any user and password masked."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
-
-
-def _check_database(url: str) -> None:
-    try:
-        backend = make_url(url).get_backend_name()
-    except ArgumentError as exc:
-        raise ConfigError(
-            "DATABASE_URL is not a database URL (its value is not shown: it may "
-            "hold a password); expected one such as sqlite:///ringdesk.db or "
-            "postgres://user:password@host/db."
-        ) from exc
-    if backend not in ("sqlite", "postgresql"):
-        raise ConfigError(
-            f"DATABASE_URL names a {backend!r} database; expected SQLite "
-            "(sqlite:///ringdesk.db) or PostgreSQL (postgres://...)."
-        )
-
-
-def _check_public_url(url: str) -> None:
-    parts = urlsplit(url)
-    if url and (parts.scheme not in ("http", "https") or not parts.hostname):
-        raise ConfigError(
-            f"PUBLIC_URL is {shown_url(url)!r}; expected the base URL vendors "
-            "call, with its scheme, such as https://gw.example.com."
-        )
-
-
-def _check_delivery(settings: Settings) -> None:
-    """Refuse a tickets API setup that could only make dead tickets."""
-    if settings.uses_sandbox:
-        return
-    for name, url in (
-        ("TICKETS_API_URL", settings.tickets_api_url),
-        ("OAUTH_TOKEN_URL", settings.oauth_token_url),
-    ):
-        parts = urlsplit(url)
-        local = parts.scheme == "http" and parts.hostname in LOOPBACK
-        if url and parts.scheme != "https" and not local:
-            raise ConfigError(
-                f"{name} is {shown_url(url)!r}; expected an https:// URL (plain "
-                "http is only for a tickets API on this machine, such as the "
-                "sandbox)."
-            )
-    missing = [
-        name
-        for name, value in (
-            ("OAUTH_TOKEN_URL", settings.oauth_token_url),
-            ("OAUTH_CLIENT_ID", settings.oauth_client_id),
-            ("OAUTH_CLIENT_SECRET", settings.oauth_client_secret),
-        )
-        if not value
-    ]
-    if missing:
-        raise ConfigError(
-            f"TICKETS_API_URL is set but {', '.join(missing)} is not: tickets are "
-            "sent with the OAuth2 client-credentials grant, which needs all three "
-            "OAUTH_* settings."
-        )
-    if not settings.default_route.status:
-        raise ConfigError(
-            "TICKET_STATUS_ID is required with TICKETS_API_URL: the tickets API "
-            "refuses tickets without a status. Set it to a status id of your CRM."
-        )
-
-
-def _check_numbers(settings: Settings) -> None:
-    """Refuse numbers that would quietly break delivery or intake."""
-    ranges: dict[str, tuple[float, float, float]] = {
-        "HTTP_TIMEOUT_SECONDS": (settings.http_timeout, 0.1, 300),
-        "LEASE_SECONDS": (settings.lease_seconds, 1, _DAY),
-        "RETRY_MAX_ATTEMPTS": (settings.retry_max_attempts, 1, 100),
-        "RETRY_BASE_SECONDS": (settings.retry_base_seconds, 0, 3600),
-        "RETRY_MAX_SECONDS": (settings.retry_max_seconds, 0, _DAY),
-        "MAX_BODY_BYTES": (settings.max_body_bytes, 1, 100 * 1024 * 1024),
-        "WORKER_POLL_SECONDS": (settings.poll_seconds, 0.01, 3600),
-        "PROXY_HOPS": (settings.proxy_hops, 0, 10),
-    }
-    for vendor, seconds in settings.settle_seconds.items():
-        ranges[f"SETTLE_SECONDS_{vendor.upper()}"] = (seconds, 0, _DAY)
-
-    for name, (value, low, high) in ranges.items():
-        if not low <= value <= high:
-            raise ConfigError(
-                f"{name} is {value:g}; expected a number from {low:g} to {high:g}."
-            )
 
 
 def _secrets(values: list[str]) -> tuple[str, ...]:

@@ -5,6 +5,8 @@ unique per vendor event id), ``tickets`` (one per call that deserves one,
 with its delivery state) and ``attempts`` (every try to send a ticket).
 ``tickets.attempts`` counts the tries since the ticket was last queued, so a
 replayed ticket gets a fresh retry budget; ``attempts.number`` counts them all.
+``tickets.unanswered`` counts the tries since then that went out but got no
+answer, each of which may have created the ticket in the CRM.
 The schema itself is created by the Alembic migrations.
 """
 
@@ -76,6 +78,7 @@ tickets = sa.Table(
     sa.Column("lease_owner", sa.String(255), nullable=True),
     sa.Column("lease_until", UtcDateTime, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unanswered", sa.Integer, nullable=False, server_default="0"),
     sa.Column("payload", sa.JSON, nullable=True),
     sa.Column("remote_id", sa.String(255), nullable=True),
     sa.Column("last_error", sa.Text, nullable=False, server_default=""),
@@ -104,24 +107,67 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str) -> Engine:
+DB_WAIT_SECONDS = 10.0
+
+
+def make_engine(url: str, wait_seconds: float | None = DB_WAIT_SECONDS) -> Engine:
     """Create the engine, with SQLite set up for a web app and a worker.
 
     Statement parameters are kept out of error messages: they hold the raw
     webhook bodies, with phones and e-mails, and errors end up in logs.
+
+    No wait on the database lasts longer than ``wait_seconds``: not a lock,
+    a connection, or (on PostgreSQL) a statement. A webhook that cannot be
+    stored by then is answered 503 while the vendor still listens (Twilio
+    gives up after 15 s), and the vendor sends it again. ``None`` lifts the
+    limit on statements, for migrations.
 
     SQLite runs in WAL mode so readers never block the writer, with full
     sync so a 2xx is only sent for an event that survives a power cut, and
     every transaction starts ``IMMEDIATE`` so two processes never deadlock
     upgrading a read lock to a write lock.
     """
+    wait = wait_seconds or DB_WAIT_SECONDS
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        engine = sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=wait,
+            hide_parameters=True,
+            connect_args=_postgres_connect_args(wait),
+        )
+        if wait_seconds is not None:
+            limit = int(wait_seconds * 1000)
+            sa.event.listen(engine, "connect", _statement_timeout(limit))
+        return engine
 
-    engine = sa.create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+    engine = sa.create_engine(url, connect_args={"timeout": wait}, hide_parameters=True)
     sa.event.listen(engine, "connect", _sqlite_connect)
     sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _postgres_connect_args(wait: float) -> dict[str, Any]:
+    """libpq's limits on connecting and on a peer gone silent: a database
+    host that vanishes is noticed in about ``wait`` seconds, not minutes."""
+    return {
+        "connect_timeout": max(2, int(wait)),
+        "keepalives": 1,
+        "keepalives_idle": max(1, int(wait / 2)),
+        "keepalives_interval": max(1, int(wait / 4)),
+        "keepalives_count": 2,
+        "tcp_user_timeout": int(wait * 1000),
+    }
+
+
+def _statement_timeout(milliseconds: int) -> Any:
+    def apply(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET statement_timeout = {milliseconds}")
+        cursor.close()
+        dbapi_connection.commit()
+
+    return apply
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -130,7 +176,6 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

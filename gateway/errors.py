@@ -3,6 +3,7 @@
 ::
 
     GatewayError
+    ├── ConfigError               a setting is missing or malformed
     ├── WebhookRejected           a webhook is answered with a 4xx
     │   ├── BadSignature          401: missing, forged or wrong secret
     │   │   └── ReplayedSignature 401: a used signature on another event
@@ -10,7 +11,8 @@
     │   └── UnsupportedBody       415: a body format we do not read
     └── DeliveryError             sending a ticket failed
         ├── RetryableDelivery     try again later (network, 408, 429, 5xx)
-        └── PermanentDelivery     a person must look (other 4xx)
+        │   └── UnansweredDelivery  sent, but no answer: it may exist already
+        └── PermanentDelivery     a person must look (3xx, other 4xx)
 
 Retry decisions look at the class, never at the message.
 """
@@ -20,6 +22,10 @@ from __future__ import annotations
 
 class GatewayError(Exception):
     """Root of the gateway's own errors."""
+
+
+class ConfigError(GatewayError):
+    """A setting is missing or malformed; the message names it."""
 
 
 class WebhookRejected(GatewayError):
@@ -76,6 +82,14 @@ class RetryableDelivery(DeliveryError):
     ) -> None:
         super().__init__(message, status, response)
         self.retry_after = retry_after
+
+
+class UnansweredDelivery(RetryableDelivery):
+    """The request went out but no whole answer came back.
+
+    The tickets API has no idempotency key, so the CRM may have created the
+    ticket: sending it again may make a second one.
+    """
 
 
 class PermanentDelivery(DeliveryError):

@@ -33,7 +33,11 @@ def configure_logging(level: str | None = None) -> None:
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(UrlSecretFilter())
         root.addHandler(handler)
-        root.setLevel(level or os.environ.get("LOG_LEVEL", "INFO").upper())
+        # A bad LOG_LEVEL is reported by the settings check, by name; until
+        # then, INFO.
+        wanted = (level or os.environ.get("LOG_LEVEL", "INFO")).upper()
+        known = logging.getLevelNamesMapping().get(wanted)
+        root.setLevel(known if isinstance(known, int) else logging.INFO)
 
     # Their debug output holds client secrets, bearer tokens and whole
     # request bodies; no log level of ours should reveal those.

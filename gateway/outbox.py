@@ -38,11 +38,19 @@ Builder = Callable[[Sequence[CallEvent]], dict[str, str]]
 
 @dataclasses.dataclass(frozen=True)
 class Claim:
+    """A ticket leased to one worker for one send.
+
+    :param orphaned_by: the worker whose lease on the ticket ran out while
+        it was sending, when this claim took the ticket back from it.
+    """
+
     ticket_row: int
     vendor: str
     call_id: str
     payload: dict[str, str]
     attempts: int
+    unanswered: int = 0
+    orphaned_by: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +97,16 @@ def claim_due(
                     updated_at=now,
                 )
             )
+            orphaned_by = ticket.lease_owner if ticket.state == SENDING else None
             claims.append(
                 Claim(
-                    ticket.id, ticket.vendor, ticket.call_id, payload, ticket.attempts
+                    ticket.id,
+                    ticket.vendor,
+                    ticket.call_id,
+                    payload,
+                    ticket.attempts,
+                    ticket.unanswered,
+                    orphaned_by,
                 )
             )
     return claims
@@ -166,15 +181,18 @@ def record_attempt(
     state: str,
     due_at: datetime | None = None,
     remote_id: str | None = None,
+    unanswered: bool = False,
 ) -> bool:
     """Record ``attempt`` and move the ticket to ``state``.
 
+    :param unanswered: the attempt went out but got no answer.
     :returns: ``False`` when the lease had run out and another worker took
         the ticket; the attempt is recorded anyway, the ticket left to them.
     """
     changes: dict[str, Any] = {
         "state": state,
         "attempts": claim.attempts + 1,
+        "unanswered": claim.unanswered + int(unanswered),
         "last_error": "" if state == DELIVERED else storable(attempt.response),
         "lease_owner": None,
         "lease_until": None,
@@ -197,6 +215,38 @@ def record_attempt(
             .values(**changes)
         )
     return updated.rowcount == 1
+
+
+def record_lost_send(
+    engine: Engine, claim: Claim, owner: str, attempt: Attempt
+) -> Claim | None:
+    """Record the send that an orphaned claim's earlier worker never finished.
+
+    The ticket stays leased to ``owner``, who sends it next.
+
+    :returns: the claim with the send counted, or ``None`` when ``owner``
+        lost the lease meanwhile.
+    """
+    counted = dataclasses.replace(
+        claim, attempts=claim.attempts + 1, unanswered=claim.unanswered + 1
+    )
+    with engine.begin() as conn:
+        _insert_attempt(conn, claim.ticket_row, attempt)
+        updated = conn.execute(
+            tickets.update()
+            .where(
+                tickets.c.id == claim.ticket_row,
+                tickets.c.state == SENDING,
+                tickets.c.lease_owner == owner,
+            )
+            .values(
+                attempts=counted.attempts,
+                unanswered=counted.unanswered,
+                last_error=storable(attempt.response),
+                updated_at=utcnow(),
+            )
+        )
+    return counted if updated.rowcount == 1 else None
 
 
 def renew_lease(
@@ -268,7 +318,14 @@ def replay(
         conn.execute(
             tickets.update()
             .where(tickets.c.id.in_(queued))
-            .values(state=PENDING, due_at=now, attempts=0, payload=None, updated_at=now)
+            .values(
+                state=PENDING,
+                due_at=now,
+                attempts=0,
+                unanswered=0,
+                payload=None,
+                updated_at=now,
+            )
         )
     return sorted(queued)
 

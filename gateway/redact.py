@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from mappings.registry import SCHEMAS
 
@@ -20,6 +20,8 @@ _WEBHOOKS = "".join(f"(?:{letter}|%{ord(letter):02x})" for letter in "webhooks")
 _WEBHOOK_URL = re.compile(rf"(/{_WEBHOOKS}(?:/|%2f))([^\s\"]*)", re.IGNORECASE)
 _VENDOR_NAME = re.compile(r"[a-z0-9]+", re.IGNORECASE)
 _PHONE_LIKE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_INTERNATIONAL = re.compile(r"\+\d[\d\s().-]{5,}\d")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])(?:token|%74oken)=)[^&\s\"]+", re.IGNORECASE)
@@ -53,7 +55,26 @@ def mask_numbers(text: str) -> str:
     Error messages quote what the vendor sent, which may be a phone number
     or an address; the answer to the vendor keeps it, the log does not.
     """
-    text = _PHONE_LIKE.sub(lambda m: mask_phone(m.group()), text)
+    text = _PHONE_LIKE.sub(_mask_phone_like, text)
+    return _EMAIL.sub(lambda m: mask_email(m.group()), text)
+
+
+def _mask_phone_like(match: re.Match[str]) -> str:
+    # An IP address in a network error says where the CRM could not be
+    # reached; it is nobody's phone.
+    if _IPV4.fullmatch(match.group()):
+        return match.group()
+    return mask_phone(match.group())
+
+
+def mask_id(value: str, limit: int = 120) -> str:
+    """A vendor's id, fit for a log line.
+
+    Ids are how an operator finds an event, so their digits stay; only
+    what is plainly personal goes: an e-mail address, or a number written
+    with its ``+`` country code.
+    """
+    text = _INTERNATIONAL.sub(lambda m: mask_phone(m.group()), clean(value, limit))
     return _EMAIL.sub(lambda m: mask_email(m.group()), text)
 
 
@@ -87,6 +108,14 @@ def _mask_webhook(match: re.Match[str]) -> str:
         return prefix + vendor
     separator = tail[0] if vendor and tail[0] in "/?" else ""
     return f"{prefix}{vendor}{separator}***"
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit for a message or a log: any user and password masked."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
 
 
 def clean(value: object, limit: int = 200) -> str:

@@ -4,6 +4,11 @@ The token is fetched with the client-credentials grant, reused until shortly
 before it expires, and fetched again on a 401 (once per send: a second 401
 means the credentials themselves are wrong, which waiting may fix, so it is
 retried later rather than parked).
+
+A failure is told apart by whether the request reached the CRM. One that
+never left (connection refused, no such host, TLS failure) is safe to send
+again; one that went out but got no whole answer in time may have created
+the ticket, and is raised as :class:`UnansweredDelivery`.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from urllib.parse import urlsplit
 import requests
 from oauthlib.oauth2 import BackendApplicationClient, OAuth2Error, TokenExpiredError
 from requests_oauthlib import OAuth2Session
+from urllib3.exceptions import NewConnectionError
 
-from gateway.config import LOOPBACK
+from gateway.checks import LOOPBACK
 from gateway.db import utcnow
-from gateway.errors import PermanentDelivery, RetryableDelivery
+from gateway.deadline import DeadlineAdapter, deadline
+from gateway.errors import PermanentDelivery, RetryableDelivery, UnansweredDelivery
 from gateway.outbox import RESPONSE_LIMIT
+from gateway.redact import shown_url
 from mappings.base import rfc2822_time
 
 logger = logging.getLogger(__name__)
@@ -41,7 +49,7 @@ class TicketsApi:
         token_url: str,
         client_id: str,
         client_secret: str,
-        timeout: float = 10.0,
+        timeout: float = 30.0,
     ) -> None:
         self.create_url = base_url.rstrip("/") + CREATE_PATH
         self.token_url = token_url
@@ -50,15 +58,25 @@ class TicketsApi:
         self.timeout = timeout
         _allow_loopback_http(token_url)
         self._session = OAuth2Session(client=BackendApplicationClient(client_id))
+        adapter = DeadlineAdapter()
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
 
     def __repr__(self) -> str:
-        return f"<TicketsApi {self.create_url} client_id={self.client_id!r}>"
+        return f"<TicketsApi {self.shown_url} client_id={self.client_id!r}>"
+
+    @property
+    def shown_url(self) -> str:
+        """The create URL fit for logs: any user and password masked."""
+        return shown_url(self.create_url)
 
     def create(self, payload: dict[str, str]) -> tuple[str, requests.Response]:
         """Create one ticket and return its id (a string) with the response.
 
-        :raises RetryableDelivery: network error, 408, 429, 5xx, or 401 twice.
-        :raises PermanentDelivery: any other 4xx, or a 2xx without an id.
+        :raises UnansweredDelivery: the request went out, no answer came.
+        :raises RetryableDelivery: no connection, 408, 429, 5xx, or 401 twice.
+        :raises PermanentDelivery: a redirect, any other 4xx, or a 2xx
+            without an id.
         """
         response = self._post(payload)
         if response.status_code == 401:
@@ -75,19 +93,26 @@ class TicketsApi:
         body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8"}
         try:
-            response: requests.Response = self._session.post(
-                self.create_url, data=body, headers=headers, timeout=self.timeout
-            )
+            with deadline(self.timeout) as limit:
+                response: requests.Response = self._session.post(
+                    self.create_url,
+                    data=body,
+                    headers=headers,
+                    timeout=self.timeout,
+                    # A redirect would be followed as a GET, or resent
+                    # elsewhere with the token; it is reported instead.
+                    allow_redirects=False,
+                )
         except TokenExpiredError as exc:
             self._session.token = {}
             raise RetryableDelivery(
                 "the access token expired before it could be used"
             ) from exc
         except requests.RequestException as exc:
-            raise RetryableDelivery(f"tickets API unreachable: {exc}") from exc
+            raise _network_error(exc, limit.expired, self.timeout) from exc
         logger.info(
             "POST %s -> %s in %.0f ms",
-            self.create_url,
+            self.shown_url,
             response.status_code,
             response.elapsed.total_seconds() * 1000,
         )
@@ -103,21 +128,51 @@ class TicketsApi:
         )
 
     def _fetch_token(self) -> None:
+        token_url = shown_url(self.token_url)
         try:
-            self._session.fetch_token(
-                self.token_url,
-                client_id=self.client_id,
-                client_secret=self._client_secret,
-                include_client_id=True,
-                timeout=self.timeout,
-            )
+            with deadline(self.timeout) as limit:
+                self._session.fetch_token(
+                    self.token_url,
+                    client_id=self.client_id,
+                    client_secret=self._client_secret,
+                    include_client_id=True,
+                    timeout=self.timeout,
+                )
         except requests.RequestException as exc:
-            raise RetryableDelivery(f"token endpoint unreachable: {exc}") from exc
+            why = f"no whole answer within {self.timeout:g} s" if limit.expired else exc
+            raise RetryableDelivery(
+                f"token endpoint {token_url} unreachable: {why}"
+            ) from exc
         except (OAuth2Error, ValueError) as exc:
             raise RetryableDelivery(
                 f"token endpoint refused the client credentials: {exc}"
             ) from exc
-        logger.info("fetched an access token from %s", self.token_url)
+        logger.info("fetched an access token from %s", token_url)
+
+
+def _network_error(
+    exc: requests.RequestException, expired: bool, timeout: float
+) -> RetryableDelivery:
+    """Say whether a failed create may have reached the CRM."""
+    if expired:
+        return UnansweredDelivery(
+            f"no whole answer within {timeout:g} s; the CRM may have created the ticket"
+        )
+    if _never_sent(exc):
+        return RetryableDelivery(f"tickets API unreachable: {exc}")
+    return UnansweredDelivery(
+        f"the request went out but no answer came ({exc}); the CRM may have "
+        "created the ticket"
+    )
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectionError) and isinstance(
+        reason, NewConnectionError
+    )
 
 
 def _allow_loopback_http(token_url: str) -> None:
@@ -139,6 +194,12 @@ def _raise_for_status(response: requests.Response) -> None:
 
     snippet = response.text[:RESPONSE_LIMIT].strip()
     message = f"tickets API answered {status}: {snippet}"
+    if 300 <= status < 400:
+        location = shown_url(response.headers.get("Location", ""))
+        message = snippet = (
+            f"tickets API answered {status}, a redirect to {location!r}; set "
+            "TICKETS_API_URL to the URL it points to."
+        )
     if status in _RETRYABLE or status >= 500 or status == 401:
         raise RetryableDelivery(
             message, status, snippet, retry_after=_retry_after(response)

@@ -19,7 +19,7 @@ from gateway.config import Settings
 from gateway.errors import BadPayload, BadSignature, WebhookRejected
 from gateway.inbox import ACCEPTED, DUPLICATE, LATE, Receipt, store_event
 from gateway.payloads import Body, read_body
-from gateway.redact import clean, mask_numbers, mask_path, mask_phone
+from gateway.redact import clean, mask_id, mask_numbers, mask_path, mask_phone
 from gateway.vendors import VENDORS
 from mappings.event import CallEvent
 from mappings.policy import decide
@@ -123,12 +123,12 @@ def _settings() -> Settings:
 
 
 def _log_receipt(event: CallEvent, receipt: Receipt) -> None:
-    call = "" if event.call_id == event.event_id else f" call {clean(event.call_id)}"
+    call = "" if event.call_id == event.event_id else f" call {mask_id(event.call_id)}"
     caller = mask_phone(event.caller) if event.caller else "no phone"
-    reason = f" ({clean(receipt.reason)})" if receipt.reason else ""
+    reason = f" ({mask_id(receipt.reason, 200)})" if receipt.reason else ""
     logger.info(
         "%s %s %s%s from %s: %s%s",
-        clean(event.event_id),
+        mask_id(event.event_id),
         event.vendor,
         event.kind.value,
         call,

@@ -2,8 +2,13 @@
 
 Network errors, 408, 429 and 5xx are retried with exponential backoff and
 jitter (or after the server's ``Retry-After``) until ``RETRY_MAX_ATTEMPTS``;
-other 4xx answers and exhausted retries park the ticket as dead, kept with
-the last response until ``ringdesk replay`` queues it again.
+other answers and exhausted retries park the ticket as dead, kept with the
+last response until ``ringdesk replay`` queues it again.
+
+A send that went out and got no answer (a timeout, a dropped connection, a
+worker that died mid-send) may have created the ticket, and the tickets API
+has no idempotency key: such a ticket is sent again at most
+``RETRY_UNANSWERED_MAX`` times, then parked for a person to check the CRM.
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.config import Settings
 from gateway.db import utcnow
-from gateway.errors import DeliveryError, PermanentDelivery, RetryableDelivery
+from gateway.errors import (
+    DeliveryError,
+    PermanentDelivery,
+    RetryableDelivery,
+    UnansweredDelivery,
+)
 from gateway.outbox import (
     DEAD,
     DELIVERED,
@@ -34,9 +44,10 @@ from gateway.outbox import (
     Claim,
     claim_due,
     record_attempt,
+    record_lost_send,
     renew_lease,
 )
-from gateway.redact import clean, mask_numbers
+from gateway.redact import clean, mask_id, mask_numbers
 from gateway.tickets_api import TicketsApi
 from mappings.event import CallEvent
 from mappings.policy import decide
@@ -59,7 +70,7 @@ class Worker:
         self.owner = f"{host}:{os.getpid()}:{secrets.token_hex(4)}"
 
     def run(self, stop: threading.Event) -> None:
-        logger.info("worker %s delivering to %s", self.owner, self.api.create_url)
+        logger.info("worker %s delivering to %s", self.owner, self.api.shown_url)
         while not stop.is_set():
             try:
                 busy = self.run_once(stop=stop)
@@ -104,9 +115,41 @@ class Worker:
         because a ticket the CRM created but we did not record would be
         sent again.
         """
+        stop = stop or threading.Event()
+        if claim.orphaned_by:
+            resumed = self._take_over(claim, stop)
+            if resumed is None:
+                return
+            claim = resumed
+
         with self._lease_kept(claim):
             result = self._send(claim)
-        self._record(claim, result, stop or threading.Event())
+        self._record(claim, result, stop)
+
+    def _take_over(self, claim: Claim, stop: threading.Event) -> Claim | None:
+        """Count the send a dead worker left unfinished; ``None`` if the
+        ticket may not be sent again (parked) or was lost to another worker.
+        """
+        owner = clean(claim.orphaned_by or "", 80)
+        error = UnansweredDelivery(
+            f"worker {owner} stopped mid-send (its lease ran out); the CRM may "
+            "have created the ticket"
+        )
+        attempt = Attempt(utcnow(), 0, None, "retry", str(error))
+        if claim.unanswered >= self.settings.retry_unanswered_max:
+            why = _check_crm(error, claim.unanswered + 1)
+            dead = dataclasses.replace(attempt, outcome="dead", response=why)
+            self._record(claim, _Result(DEAD, dead, error=why, unanswered=True), stop)
+            return None
+
+        logger.warning(
+            "ticket #%s (%s call %s): %s; sending it again",
+            claim.ticket_row,
+            claim.vendor,
+            mask_id(claim.call_id),
+            error,
+        )
+        return record_lost_send(self.engine, claim, self.owner, attempt)
 
     def _send(self, claim: Claim) -> _Result:
         started = utcnow()
@@ -132,17 +175,24 @@ class Worker:
     ) -> _Result:
         response = exc.response or str(exc)
         number = claim.attempts + 1
+        unanswered = isinstance(exc, UnansweredDelivery)
+        if unanswered and claim.unanswered >= self.settings.retry_unanswered_max:
+            error = _check_crm(exc, claim.unanswered + 1)
+            attempt = Attempt(started, duration_ms, exc.status, "dead", error)
+            return _Result(DEAD, attempt, error=error, unanswered=True)
         if isinstance(exc, PermanentDelivery) or (
             number >= self.settings.retry_max_attempts
         ):
             attempt = Attempt(started, duration_ms, exc.status, "dead", response)
-            return _Result(DEAD, attempt, error=str(exc))
+            return _Result(DEAD, attempt, error=str(exc), unanswered=unanswered)
 
         retry_after = exc.retry_after if isinstance(exc, RetryableDelivery) else None
         delay = self.backoff(number, retry_after)
         attempt = Attempt(started, duration_ms, exc.status, "retry", response)
         due_at = utcnow() + timedelta(seconds=delay)
-        return _Result(PENDING, attempt, due_at=due_at, error=str(exc))
+        return _Result(
+            PENDING, attempt, due_at=due_at, error=str(exc), unanswered=unanswered
+        )
 
     def _record(self, claim: Claim, result: _Result, stop: threading.Event) -> None:
         wait = 1.0
@@ -156,6 +206,7 @@ class Worker:
                     result.state,
                     due_at=result.due_at,
                     remote_id=result.remote_id,
+                    unanswered=result.unanswered,
                 )
                 break
             except SQLAlchemyError:
@@ -211,7 +262,10 @@ class Worker:
         burst of failures does not come back as a burst.
         """
         if retry_after is not None:
-            return min(max(retry_after, 0.0), _MAX_RETRY_AFTER)
+            # Never sooner than the base wait: "Retry-After: 0" from a server
+            # that keeps failing would spend every try in a moment.
+            floor = self.settings.retry_base_seconds
+            return min(max(retry_after, floor), _MAX_RETRY_AFTER)
         ceiling = min(
             self.settings.retry_max_seconds,
             self.settings.retry_base_seconds * 2.0 ** (number - 1),
@@ -229,10 +283,18 @@ class _Result:
     due_at: datetime | None = None
     remote_id: str | None = None
     error: str = ""
+    unanswered: bool = False
+
+
+def _check_crm(exc: DeliveryError, unanswered: int) -> str:
+    return (
+        f"{exc}; {unanswered} send(s) went unanswered, so this ticket may exist "
+        "in the CRM already: check there before `ringdesk replay`"
+    )
 
 
 def _log_result(claim: Claim, result: _Result) -> None:
-    call = f"{claim.vendor} call {clean(claim.call_id)}"
+    call = f"{claim.vendor} call {mask_id(claim.call_id)}"
     error = mask_numbers(clean(result.error, 300))
     if result.state == DELIVERED:
         logger.info(

@@ -62,14 +62,15 @@ def test_simulate_reports_an_invalid_body(runner: CliRunner, tmp_path: Path) -> 
 def test_sign_matches_the_verifier(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "demo")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "test-twilio-auth-token")
     path = FIXTURES / "twilio" / "status_no_answer.form"
     url = "https://gw.example.com/webhooks/twilio"
 
     result = runner.invoke(main, ["sign", url, str(path)])
 
     pairs = parse_qsl(path.read_text(), keep_blank_values=True)
-    assert result.output.strip() == twilio_signature("demo", url, pairs)
+    expected = twilio_signature("test-twilio-auth-token", url, pairs)
+    assert result.output.strip() == expected
 
 
 def test_db_upgrade_then_tickets_and_replay(runner: CliRunner) -> None:
@@ -152,7 +153,9 @@ def test_serve_reads_port_and_secrets_from_dotenv_over_the_demo(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    (tmp_path / ".env").write_text("PORT=8765\nVOICENTER_URL_TOKEN=from-dotenv\n")
+    (tmp_path / ".env").write_text(
+        "PORT=8765\nVOICENTER_URL_TOKEN=voicenter-from-dotenv\n"
+    )
     for name in ("PORT", "HOST", *DEMO_SETTINGS):
         monkeypatch.setenv(name, "restored-after-the-test")
         monkeypatch.delenv(name)
@@ -168,7 +171,10 @@ def test_serve_reads_port_and_secrets_from_dotenv_over_the_demo(
     assert served["port"] == 8765
     client = served["app"].test_client()
     body = (FIXTURES / "voicenter" / "queue_abandoned.json").read_bytes()
-    for token, status in (("from-dotenv", 200), ("demo-voicenter-token", 401)):
+    for token, status in (
+        ("voicenter-from-dotenv", 200),
+        ("demo-voicenter-token", 401),
+    ):
         url = f"/webhooks/voicenter/{token}"
         assert client.post(url, data=body).status_code == status
     twilio = client.post("/webhooks/twilio", data={"CallSid": "CA" + "0" * 32})

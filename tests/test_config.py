@@ -10,11 +10,11 @@ import pytest
 from gateway.config import (
     DEMO_SETTINGS,
     SANDBOX_STATUS_ID,
-    ConfigError,
     database_url,
     load_settings,
     use_demo_defaults,
 )
+from gateway.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)
@@ -83,12 +83,12 @@ def test_real_api_needs_its_own_status_id(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_secrets_can_be_rotated(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "new,old")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "new-twilio-token-1,old-twilio-token-0")
     monkeypatch.setenv("ALLOW_UNSIGNED", "voicenter")
 
     settings = load_settings()
 
-    assert settings.secrets["twilio"] == ("new", "old")
+    assert settings.secrets["twilio"] == ("new-twilio-token-1", "old-twilio-token-0")
     assert settings.open_vendors() == ["twilio", "voicenter"]
 
 
@@ -122,6 +122,15 @@ def test_triggers_per_vendor(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         ("WORKER_POLL_SECONDS", "0", "WORKER_POLL_SECONDS is 0; expected"),
         ("ROUTING_RULES", '[{"set": {"owner": null}}]', "not an id"),
+        ("LOG_LEVEL", "verbose", "LOG_LEVEL is 'verbose'; expected DEBUG"),
+        ("DATABASE_URL", "sqlite://", "a database in memory"),
+        ("DATABASE_URL", "sqlite:///:memory:", "a database in memory"),
+        ("DATABASE_URL", "sqlite:////no/such/dir/x.db", "'/no/such/dir', which is"),
+        ("PUBLIC_URL", "https://gw.example.com/?a=1", "without a query"),
+        ("PUBLIC_URL", "https://gw.example.com/#top", "without a query"),
+        ("VOICENTER_URL_TOKEN", "Zq8rT3vLx0pWm2Ns,7", "a secret of 1 character"),
+        ("AIRCALL_WEBHOOK_TOKEN", "short", "AIRCALL_WEBHOOK_TOKEN holds a secret"),
+        ("RETRY_MAX_SECONDS", "1", "RETRY_MAX_SECONDS is 1; expected a number from 5"),
     ],
 )
 def test_bad_setting_is_named(
@@ -142,6 +151,8 @@ def test_bad_setting_is_named(
         ("SETTLE_SECONDS_TWILIO", "-1"),
         ("LEASE_SECONDS", "1e12"),
         ("PROXY_HOPS", "-1"),
+        ("RETRY_BASE_SECONDS", "0"),
+        ("RETRY_UNANSWERED_MAX", "-1"),
     ],
 )
 def test_numbers_out_of_range_are_refused(
@@ -154,16 +165,22 @@ def test_numbers_out_of_range_are_refused(
 
 
 @pytest.mark.parametrize(
-    "url", ["http://crm.example.com", "ftp://crm.example.com", "crm.example.com"]
+    ("url", "message"),
+    [
+        ("http://crm.example.com", "expected an https:// URL"),
+        ("ftp://crm.example.com", "expected an https:// URL"),
+        ("crm.example.com", "which names no host"),
+        ("https://", "which names no host"),
+    ],
 )
 def test_tickets_api_must_be_https_unless_local(
-    monkeypatch: pytest.MonkeyPatch, url: str
+    monkeypatch: pytest.MonkeyPatch, url: str, message: str
 ) -> None:
     monkeypatch.setenv("TICKETS_API_URL", url)
     monkeypatch.setenv("TICKET_STATUS_ID", "1")
     use_oauth(monkeypatch)
 
-    with pytest.raises(ConfigError, match="expected an https:// URL"):
+    with pytest.raises(ConfigError, match=message):
         load_settings()
 
     monkeypatch.setenv("TICKETS_API_URL", "http://127.0.0.1:8001")
@@ -182,10 +199,24 @@ def test_errors_never_show_passwords_in_urls(monkeypatch: pytest.MonkeyPatch) ->
     assert "hunter2" not in str(info.value)
 
 
-def test_secret_lists_may_have_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "t1, t2 ,")
+def test_values_are_taken_as_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A secret with a dollar sign is not a variable to expand."""
+    (tmp_path / ".env").write_text("OAUTH_CLIENT_SECRET=p${NOPE}w-from-dotenv\n")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "tw-${HOME}-0123456789")
 
-    assert load_settings().secrets["twilio"] == ("t1", "t2")
+    settings = load_settings()
+
+    assert settings.secrets["twilio"] == ("tw-${HOME}-0123456789",)
+    assert settings.oauth_client_secret == "p${NOPE}w-from-dotenv"
+
+
+def test_secret_lists_may_have_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "twilio-token-one, twilio-token-two ,")
+
+    secrets = load_settings().secrets["twilio"]
+    assert secrets == ("twilio-token-one", "twilio-token-two")
 
 
 def test_dotenv_is_read_from_the_working_directory(
@@ -201,7 +232,7 @@ def test_dotenv_is_read_from_the_working_directory(
 def test_demo_defaults_fill_only_what_is_unset(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    (tmp_path / ".env").write_text("TWILIO_AUTH_TOKEN=from-dotenv\n")
+    (tmp_path / ".env").write_text("TWILIO_AUTH_TOKEN=twilio-from-dotenv\n")
     monkeypatch.setenv("SETTLE_SECONDS_AIRCALL", "2")
     for name in DEMO_SETTINGS:
         monkeypatch.setenv(name, os.environ.get(name, "restored-after-the-test"))
@@ -212,7 +243,7 @@ def test_demo_defaults_fill_only_what_is_unset(
     settings = load_settings()
 
     assert "TWILIO_AUTH_TOKEN" not in filled
-    assert settings.secrets["twilio"] == ("from-dotenv",)
+    assert settings.secrets["twilio"] == ("twilio-from-dotenv",)
     assert settings.secrets["voicenter"] == (DEMO_SETTINGS["VOICENTER_URL_TOKEN"],)
     assert settings.settle_for("aircall") == 2.0
     assert settings.settle_for("twilio") == 15.0

@@ -25,7 +25,7 @@ from werkzeug.test import TestResponse
 from gateway.app import create_app
 from gateway.db import events
 from gateway.logs import configure_logging
-from gateway.redact import UrlSecretFilter, mask_url
+from gateway.redact import UrlSecretFilter, mask_id, mask_numbers, mask_url
 from gateway.signatures import twilio_signature
 
 VOICENTER = f"/webhooks/voicenter/{VOICENTER_TOKEN}"
@@ -162,6 +162,31 @@ def test_refusal_logs_mask_phone_numbers(
 
     assert "972549998877" not in caplog.text
     assert "77" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("event_id", "hidden"),
+    [("+972-54-000-4321", "54-000-43"), ("jane.roe@example.com", "jane.roe")],
+)
+def test_personal_data_in_vendor_ids_is_masked_in_logs(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture, event_id: str, hidden: str
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    response = client.post(VOICENTER, json=voicenter_payload(ivruniqueid=event_id))
+
+    assert response.status_code == 200
+    assert hidden not in caplog.text
+
+
+def test_vendor_ids_and_addresses_stay_readable_in_logs() -> None:
+    """They are how an operator finds an event or a failing host."""
+    assert mask_id("CA0000000000000000000000000000a001") == (
+        "CA0000000000000000000000000000a001"
+    )
+    assert mask_id("900000001") == "900000001"
+    error = "HTTPConnectionPool(host='127.0.0.1', port=9): refused"
+    assert mask_numbers(error) == error
 
 
 def test_access_log_fields_are_masked() -> None:

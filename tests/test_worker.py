@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 import time
 from datetime import timedelta
@@ -389,3 +390,187 @@ def test_stop_request_is_honoured_between_tickets(
 
 def test_api_text_is_made_storable() -> None:
     assert outbox.storable("a\x00b\ud83d" + "x" * 600) == "ab?" + "x" * 497
+
+
+def test_unanswered_send_is_sent_once_more_then_parked(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    """A CRM slower than the timeout may still create each ticket it was
+    sent; resending without end would flood it with copies."""
+    settings = make_settings(
+        **{
+            **delivery_settings.__dict__,
+            "http_timeout": 0.3,
+            "retry_base_seconds": 60,
+            "retry_max_seconds": 60,
+        }
+    )
+    post_aircall(gateway(settings, sqlite_engine), "call_ended_missed.json")
+    requests.post(f"{sandbox.url}/_sandbox/latency", json={"seconds": 0.6}, timeout=5)
+    worker = worker_for(settings, sqlite_engine)
+
+    worker.run_once()
+    [first] = ticket_rows(sqlite_engine)
+    make_due(sqlite_engine)
+    worker.run_once()
+
+    assert (first.state, first.unanswered) == (PENDING, 1)
+    assert "no whole answer within 0.3 s" in first.last_error
+    [row] = ticket_rows(sqlite_engine)
+    assert (row.state, row.unanswered) == (DEAD, 2)
+    assert "may exist in the CRM already: check there" in row.last_error
+    assert [a.outcome for a in attempt_rows(sqlite_engine)] == ["retry", "dead"]
+    time.sleep(0.5)
+    assert len(sandbox.tickets) == 2
+
+
+def test_no_resend_after_an_unanswered_send_when_set_to_zero(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    settings = make_settings(
+        **{**delivery_settings.__dict__, "http_timeout": 0.3, "retry_unanswered_max": 0}
+    )
+    post_aircall(gateway(settings, sqlite_engine), "call_ended_missed.json")
+    requests.post(f"{sandbox.url}/_sandbox/latency", json={"seconds": 0.6}, timeout=5)
+
+    worker_for(settings, sqlite_engine).run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert (row.state, row.unanswered) == (DEAD, 1)
+
+
+def test_refused_connection_is_resent_without_limit(sqlite_engine: Engine) -> None:
+    """A request that never left cannot have made a ticket."""
+    settings = make_settings(
+        tickets_api_url="http://127.0.0.1:9",
+        oauth_token_url="http://127.0.0.1:9/t",
+        retry_unanswered_max=0,
+        retry_base_seconds=60,
+        retry_max_seconds=60,
+    )
+    post_aircall(gateway(settings, sqlite_engine), "call_ended_missed.json")
+    worker = worker_for(settings, sqlite_engine)
+    worker.api._session.token = {"access_token": "x", "token_type": "Bearer"}
+
+    for _ in range(3):
+        make_due(sqlite_engine)
+        worker.run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert (row.state, row.unanswered, row.attempts) == (PENDING, 0, 3)
+    assert "tickets API unreachable" in row.last_error
+
+
+def orphan(engine: Engine, unanswered: int = 0) -> None:
+    """Leave the one ticket as a worker killed mid-send leaves it."""
+    with engine.begin() as conn:
+        conn.execute(
+            tickets.update().values(
+                state="sending",
+                lease_owner="vm:4242:dead",
+                lease_until=utcnow() - timedelta(seconds=1),
+                payload={"subject": "Missed call", "status": SANDBOX_STATUS_ID},
+                unanswered=unanswered,
+            )
+        )
+
+
+def test_ticket_of_a_dead_worker_is_sent_again_and_the_lost_send_recorded(
+    delivery_settings: Settings,
+    sqlite_engine: Engine,
+    sandbox: Sandbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    orphan(sqlite_engine)
+
+    worker_for(delivery_settings, sqlite_engine).run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert (row.state, row.unanswered, row.attempts) == (DELIVERED, 1, 2)
+    lost, sent = attempt_rows(sqlite_engine)
+    assert (lost.outcome, lost.http_status) == ("retry", None)
+    assert "worker vm:4242:dead stopped mid-send" in lost.response
+    assert sent.outcome == "created"
+    assert "vm:4242:dead stopped mid-send (its lease ran out)" in caplog.text
+    assert len(sandbox.tickets) == 1
+
+
+def test_ticket_of_a_dead_worker_is_parked_when_resends_are_spent(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    orphan(sqlite_engine, unanswered=1)
+
+    worker_for(delivery_settings, sqlite_engine).run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert (row.state, row.unanswered) == (DEAD, 2)
+    assert "check there before `ringdesk replay`" in row.last_error
+    assert sandbox.tickets == []
+
+
+def test_replay_clears_the_count_of_unanswered_sends(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    orphan(sqlite_engine, unanswered=1)
+    worker = worker_for(delivery_settings, sqlite_engine)
+    worker.run_once()
+
+    replay(sqlite_engine, all_dead=True)
+    worker.run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert (row.state, row.unanswered) == (DELIVERED, 0)
+
+
+def test_retry_after_zero_still_waits_the_base_backoff() -> None:
+    settings = make_settings(retry_base_seconds=2.0, retry_max_seconds=30.0)
+    worker = Worker(settings, sa.create_engine("sqlite://"), make_api(settings))
+
+    assert worker.backoff(1, retry_after=0.0) == 2.0
+
+
+def test_redirect_is_not_followed_and_parks_the_ticket(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    """Followed, a 301 would turn the create into a GET."""
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    sandbox.fail(301)
+
+    worker_for(delivery_settings, sqlite_engine).run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert row.state == DEAD
+    assert "answered 301, a redirect" in row.last_error
+    assert "set TICKETS_API_URL to the URL it points to" in row.last_error
+
+
+def test_credentials_in_api_urls_never_reach_the_log(
+    delivery_settings: Settings,
+    sqlite_engine: Engine,
+    sandbox: Sandbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    host = sandbox.url.removeprefix("http://")
+    settings = make_settings(
+        **{
+            **delivery_settings.__dict__,
+            "tickets_api_url": f"http://crmuser:hunter2secret@{host}",
+            "oauth_token_url": f"http://crmuser:hunter2secret@{host}/oauth/token",
+        }
+    )
+    caplog.set_level(logging.INFO)
+    post_aircall(gateway(settings, sqlite_engine), "call_ended_missed.json")
+    worker = worker_for(settings, sqlite_engine)
+    stop = threading.Event()
+    stop.set()
+
+    worker.run(stop)
+    worker.run_once()
+
+    assert len(sandbox.tickets) == 1
+    assert f"http://***@{host}/v2/tickets/create" in caplog.text
+    assert "hunter2secret" not in caplog.text
+    assert "hunter2secret" not in repr(worker.api)

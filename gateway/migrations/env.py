@@ -28,6 +28,6 @@ else:
     import os
 
     url = database_url(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL))
-    with make_engine(url).connect() as opened:
+    with make_engine(url, wait_seconds=None).connect() as opened:
         _run(opened)
         opened.commit()
