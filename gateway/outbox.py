@@ -205,16 +205,7 @@ def record_attempt(
 
     with engine.begin() as conn:
         _insert_attempt(conn, claim.ticket_row, attempt)
-        updated = conn.execute(
-            tickets.update()
-            .where(
-                tickets.c.id == claim.ticket_row,
-                tickets.c.state == SENDING,
-                tickets.c.lease_owner == owner,
-            )
-            .values(**changes)
-        )
-    return updated.rowcount == 1
+        return _update_if_held(conn, claim.ticket_row, owner, changes)
 
 
 def record_lost_send(
@@ -230,40 +221,41 @@ def record_lost_send(
     counted = dataclasses.replace(
         claim, attempts=claim.attempts + 1, unanswered=claim.unanswered + 1
     )
+    changes = {
+        "attempts": counted.attempts,
+        "unanswered": counted.unanswered,
+        "last_error": storable(attempt.response),
+        "updated_at": utcnow(),
+    }
     with engine.begin() as conn:
         _insert_attempt(conn, claim.ticket_row, attempt)
-        updated = conn.execute(
-            tickets.update()
-            .where(
-                tickets.c.id == claim.ticket_row,
-                tickets.c.state == SENDING,
-                tickets.c.lease_owner == owner,
-            )
-            .values(
-                attempts=counted.attempts,
-                unanswered=counted.unanswered,
-                last_error=storable(attempt.response),
-                updated_at=utcnow(),
-            )
-        )
-    return counted if updated.rowcount == 1 else None
+        held = _update_if_held(conn, claim.ticket_row, owner, changes)
+    return counted if held else None
 
 
 def renew_lease(
     engine: Engine, ticket_row: int, owner: str, lease_seconds: float
 ) -> bool:
     """Extend ``owner``'s lease on a ticket it is still sending."""
+    until = utcnow() + timedelta(seconds=lease_seconds)
     with engine.begin() as conn:
-        renewed = conn.execute(
-            tickets.update()
-            .where(
-                tickets.c.id == ticket_row,
-                tickets.c.state == SENDING,
-                tickets.c.lease_owner == owner,
-            )
-            .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+        return _update_if_held(conn, ticket_row, owner, {"lease_until": until})
+
+
+def _update_if_held(
+    conn: Connection, ticket_row: int, owner: str, changes: dict[str, Any]
+) -> bool:
+    """Change a ticket only while ``owner`` holds its lease; say if it did."""
+    updated = conn.execute(
+        tickets.update()
+        .where(
+            tickets.c.id == ticket_row,
+            tickets.c.state == SENDING,
+            tickets.c.lease_owner == owner,
         )
-    return renewed.rowcount == 1
+        .values(**changes)
+    )
+    return updated.rowcount == 1
 
 
 def storable(text: str, limit: int = RESPONSE_LIMIT) -> str:
