@@ -12,9 +12,9 @@ import json
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load
-from marshmallow.validate import Length, Range
+from marshmallow.validate import Length
 
-from mappings.base import EpochTime, IdString, VendorSchema, text
+from mappings.base import EpochTime, IdString, Seconds, VendorSchema, text
 from mappings.event import CallEvent, Direction, EventKind
 from mappings.phones import to_e164
 
@@ -69,7 +69,7 @@ class _Call(_Loose):
     started_at = EpochTime(allow_none=True, load_default=None)
     answered_at = EpochTime(allow_none=True, load_default=None)
     ended_at = EpochTime(allow_none=True, load_default=None)
-    duration = fields.Integer(allow_none=True, load_default=None, validate=Range(min=0))
+    duration = Seconds(allow_none=True, load_default=None)
     raw_digits = fields.String(allow_none=True, load_default=None)
     voicemail = fields.String(allow_none=True, load_default=None)
     recording = fields.String(allow_none=True, load_default=None)

@@ -88,6 +88,28 @@ class EpochTime(fields.Field[datetime | None]):
         return datetime.fromtimestamp(seconds, tz=UTC)
 
 
+class Seconds(fields.Field[int | None]):
+    """A duration in whole seconds, rounded from whatever number a vendor
+    sends (``41``, ``"41"``, ``1.5``); empty means not known.
+
+    A fraction is no reason to refuse a call record, and truncating one
+    would shorten every call.
+    """
+
+    def _deserialize(
+        self, value: Any, attr: Any, data: Any, **kwargs: Any
+    ) -> int | None:
+        if value == "":
+            return None
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError, OverflowError):
+            seconds = float("nan")
+        if isinstance(value, bool) or not 0 <= seconds < _YEAR_3000:
+            raise ValidationError(f"Expected a duration in seconds, got {value!r:.40}.")
+        return int(seconds + 0.5)
+
+
 class Text(fields.Field[str]):
     """Free text that a vendor may also send as a number or as null.
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import ValidationError, fields, post_load
-from marshmallow.validate import OneOf, Range, Regexp
+from marshmallow.validate import OneOf, Regexp
 
-from mappings.base import IdString, VendorSchema, rfc2822_time
+from mappings.base import IdString, Seconds, VendorSchema, rfc2822_time
 from mappings.event import CallEvent, Direction, EventKind
 from mappings.phones import to_e164
 
@@ -74,12 +74,8 @@ class TwilioSchema(VendorSchema):
     to = fields.String(data_key="To", load_default="")
     legacy_called = fields.String(data_key="Called", load_default="")
     caller_name = fields.String(data_key="CallerName", load_default="")
-    call_duration = fields.Integer(
-        data_key="CallDuration", load_default=None, validate=Range(min=0)
-    )
-    dial_call_duration = fields.Integer(
-        data_key="DialCallDuration", load_default=None, validate=Range(min=0)
-    )
+    call_duration = Seconds(data_key="CallDuration", load_default=None)
+    dial_call_duration = Seconds(data_key="DialCallDuration", load_default=None)
     timestamp = fields.String(data_key="Timestamp", load_default="")
     sequence_number = fields.String(data_key="SequenceNumber", load_default="")
     recording_sid = IdString(

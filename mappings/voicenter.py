@@ -11,9 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import fields, post_load
-from marshmallow.validate import Range
 
-from mappings.base import EpochTime, IdString, JsonText, Text, VendorSchema, text
+from mappings.base import (
+    EpochTime,
+    IdString,
+    JsonText,
+    Seconds,
+    Text,
+    VendorSchema,
+    text,
+)
 from mappings.event import CallEvent, Direction, EventKind
 from mappings.phones import to_e164
 
@@ -51,7 +58,7 @@ class VoicenterSchema(VendorSchema):
     target = Text(load_default="")
     did = Text(load_default="")
     time = EpochTime(allow_none=True, load_default=None)
-    duration = fields.Integer(allow_none=True, load_default=None, validate=Range(min=0))
+    duration = Seconds(allow_none=True, load_default=None)
     is_answer = fields.Integer(data_key="isAnswer", allow_none=True, load_default=None)
     queuename = Text(load_default="")
     record = Text(load_default="")

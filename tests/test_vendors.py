@@ -272,6 +272,16 @@ def test_voicenter_numbers_and_nulls_read_as_text() -> None:
     assert event.kind is EventKind.MISSED_CALL
 
 
+@pytest.mark.parametrize(("sent", "read"), [(47, 47), ("47", 47), (1.5, 2), (0.4, 0)])
+def test_durations_are_rounded_to_whole_seconds(sent: object, read: int) -> None:
+    payload = json.loads((FIXTURES / "voicenter" / "queue_abandoned.json").read_text())
+    payload["duration"] = sent
+
+    event = schema_for("voicenter", "IL").load_event(payload)
+
+    assert event.duration == read
+
+
 def test_every_schema_has_a_verifier_and_every_verifier_a_schema() -> None:
     from gateway.vendors import VENDORS
 

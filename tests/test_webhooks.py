@@ -169,7 +169,8 @@ def test_invalid_field_is_400_naming_the_field(
 
     assert response.status_code == 400
     assert response.json["error"] == (
-        "The aircall payload is invalid: data.duration: Not a valid integer."
+        "The aircall payload is invalid: data.duration: Expected a duration in "
+        "seconds, got 'long'."
     )
     assert rows(sqlite_engine, events) == []
 
