@@ -157,8 +157,9 @@ def _check_delivery(settings: Settings) -> None:
         if not value
     ]
     if missing:
+        verb = "is" if len(missing) == 1 else "are"
         raise ConfigError(
-            f"TICKETS_API_URL is set but {', '.join(missing)} is not: tickets are "
+            f"TICKETS_API_URL is set but {', '.join(missing)} {verb} not: tickets are "
             "sent with the OAuth2 client-credentials grant, which needs all three "
             "OAUTH_* settings."
         )

@@ -30,7 +30,13 @@ from gateway.db import make_engine
 from gateway.devserver import serve_forever
 from gateway.errors import ConfigError, WebhookRejected
 from gateway.inbox import OUTCOMES as INBOX_OUTCOMES
-from gateway.listings import EVENT_HEADER, TICKET_HEADER, event_lines, ticket_lines
+from gateway.listings import (
+    EVENT_HEADER,
+    TICKET_HEADER,
+    event_detail,
+    event_lines,
+    ticket_lines,
+)
 from gateway.logs import configure_logging
 from gateway.outbox import STATES as OUTBOX_STATES
 from gateway.outbox import replay as replay_tickets
@@ -225,10 +231,8 @@ def db_upgrade() -> None:
     """Apply the migrations to DATABASE_URL."""
     engine = make_engine(_settings().database_url, wait_seconds=None)
     before, now = migrate.upgrade(engine)
-    if before == now:
+    if before == now:  # an upgrade logs itself
         click.echo(f"database schema is up to date (revision {now})")
-    else:
-        click.echo(f"database schema upgraded from {before or 'empty'} to {now}")
 
 
 @main.command()
@@ -275,6 +279,21 @@ def list_events(outcome: str | None, call_id: str | None, limit: int) -> None:
     engine = make_engine(_settings().database_url)
     lines = event_lines(engine, outcome, call_id, limit)
     _echo_table(EVENT_HEADER, lines, "events", outcome)
+
+
+@main.command("event")
+@click.argument("event_row", type=int)
+def show_event(event_row: int) -> None:
+    """Show one stored event whole, with its notes, as JSON.
+
+    EVENT_ROW is the number `ringdesk events` lists and the gateway answers
+    as event_id.
+    """
+    engine = make_engine(_settings().database_url)
+    detail = event_detail(engine, event_row)
+    if detail is None:
+        raise click.ClickException(f"No event #{event_row}.")
+    click.echo(json.dumps(detail, ensure_ascii=False, indent=2))
 
 
 def _echo_table(header: str, lines: Iterator[str], noun: str, kind: str | None) -> None:

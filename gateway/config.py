@@ -57,7 +57,7 @@ class Settings:
     oauth_client_id: str = ""
     oauth_client_secret: str = ""
     http_timeout: float = 30.0
-    retry_max_attempts: int = 8
+    retry_max_attempts: int = 15
     retry_unanswered_max: int = 1
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 900.0
@@ -169,7 +169,7 @@ def _read(env: Env) -> Settings:
         oauth_client_id=env.str("OAUTH_CLIENT_ID", ""),
         oauth_client_secret=env.str("OAUTH_CLIENT_SECRET", ""),
         http_timeout=env.float("HTTP_TIMEOUT_SECONDS", 30.0),
-        retry_max_attempts=env.int("RETRY_MAX_ATTEMPTS", 8),
+        retry_max_attempts=env.int("RETRY_MAX_ATTEMPTS", 15),
         retry_unanswered_max=env.int("RETRY_UNANSWERED_MAX", 1),
         retry_base_seconds=env.float("RETRY_BASE_SECONDS", 5.0),
         retry_max_seconds=env.float("RETRY_MAX_SECONDS", 900.0),

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from gateway.db import events, tickets, utcnow
 from gateway.errors import ReplayedSignature
-from mappings.event import CallEvent, dump_event
+from mappings.event import CallEvent, EventKind, dump_event
 from mappings.policy import Decision
 
 ACCEPTED = "accepted"
@@ -71,7 +71,7 @@ def store_event(
                 _open_ticket(conn, event, due_at, now)
                 ticket = _lock_ticket(conn, event)
 
-            outcome, reason = _outcome(decision, ticket)
+            outcome, reason = _outcome(decision, ticket, event.kind)
             stored = {
                 "body": body,
                 "content_type": content_type,
@@ -97,7 +97,12 @@ class _Duplicate(Exception):
     """Rolls back the transaction of an event that was stored before."""
 
 
-def _outcome(decision: Decision, ticket: Any | None) -> tuple[str, str]:
+def _outcome(
+    decision: Decision, ticket: Any | None, kind: EventKind
+) -> tuple[str, str]:
+    if ticket is not None and ticket.payload is not None and kind is EventKind.PROGRESS:
+        # Ringing, answered, hung up: nothing a ticket would have shown.
+        return IGNORED, decision.reason
     if ticket is not None and ticket.payload is not None:
         sent = f" as {ticket.remote_id}" if ticket.remote_id else ""
         return LATE, f"the call's ticket was already made{sent}; kept, not sent"

@@ -1,20 +1,20 @@
 """What an operator reads from the store: tickets and events, as table rows.
 
 Rows are tab-separated text for ``ringdesk tickets`` and ``ringdesk events``.
-Vendor text is escaped and phones never appear: an event's row shows what
-happened and what became of it, and ``ringdesk simulate`` on its body shows
-the rest.
+Vendor text is escaped and phones never appear in a row: it shows what
+happened and what became of it. :func:`event_detail` shows one event whole.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from gateway.db import attempts, events, tickets
-from gateway.redact import clean, mask_numbers
+from gateway.redact import clean, mask_id
 
 TICKET_HEADER = "#\tstate\tvendor\tcall\ttries\tCRM id\tsubject / last error"
 EVENT_HEADER = "#\treceived (UTC)\tvendor\tevent\tkind\toutcome\tcall's ticket\treason"
@@ -84,5 +84,31 @@ def event_lines(
         fields = (row.id, received, row.vendor, row.event_id, row.kind, row.outcome)
         yield (
             "\t".join(clean(value, 80) for value in fields)
-            + f"\t{ticket}\t{mask_numbers(clean(row.reason, 300))}"
+            + f"\t{ticket}\t{mask_id(row.reason, 300)}"
         )
+
+
+def event_detail(engine: Engine, event_row: int) -> dict[str, Any] | None:
+    """One stored event in full: what came, what it said, what became of it.
+
+    This is an operator's own terminal, not a log: the caller's number and
+    the notes are shown whole, as the ticket would have shown them.
+    """
+    query = (
+        sa.select(events, tickets.c.id.label("call_ticket"), tickets.c.state)
+        .select_from(events.outerjoin(tickets, _same_call))
+        .where(events.c.id == event_row)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    return {
+        "event": row.id,
+        "received_at": row.received_at.isoformat(),
+        "outcome": row.outcome,
+        "reason": row.reason,
+        "call_ticket": row.call_ticket,
+        "ticket_state": row.state,
+        "normalized": row.event,
+    }

@@ -175,6 +175,8 @@ class _Views:
             )
         except (TypeError, ValueError):
             return jsonify(error="status and count must be whole numbers"), 400
+        if fault.remaining < 1:
+            return jsonify(error="count must be 1 or more; DELETE clears a fault"), 400
         with self.state.lock:
             self.state.fault = fault
         return jsonify(fault=dataclasses.asdict(fault)), 200

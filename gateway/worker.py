@@ -257,21 +257,22 @@ class Worker:
     def backoff(self, number: int, retry_after: float | None = None) -> float:
         """Seconds to wait before try ``number + 1``.
 
-        The server's ``Retry-After`` wins when it is given; otherwise the
-        wait doubles with every try, capped, with "equal jitter" so that a
-        burst of failures does not come back as a burst.
+        The wait doubles with every try, capped, with "equal jitter" so that
+        a burst of failures does not come back as a burst; a longer
+        ``Retry-After`` from the server wins.
         """
-        if retry_after is not None:
-            # Never sooner than the base wait: "Retry-After: 0" from a server
-            # that keeps failing would spend every try in a moment.
-            floor = self.settings.retry_base_seconds
-            return min(max(retry_after, floor), _MAX_RETRY_AFTER)
         ceiling = min(
             self.settings.retry_max_seconds,
             self.settings.retry_base_seconds * 2.0 ** (number - 1),
         )
         jitter: float = random.uniform(0, ceiling / 2)
-        return ceiling / 2 + jitter
+        wait = ceiling / 2 + jitter
+        if retry_after is None:
+            return wait
+        # Never sooner than the server asks, nor than the backoff: a short
+        # Retry-After ("0", "30") repeated through an outage would spend
+        # every try long before the outage ends.
+        return min(max(retry_after, wait), _MAX_RETRY_AFTER)
 
 
 @dataclasses.dataclass(frozen=True)

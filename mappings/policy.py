@@ -3,7 +3,8 @@
 By default a ticket is made for an inbound call no person answered (missed,
 abandoned, voicemail) and for a call an agent left a note on. Answered calls
 without notes, outbound calls and intermediate statuses make none. Each
-vendor can widen or narrow the list of triggers.
+vendor can widen or narrow the list of triggers; ``outbound`` makes a ticket
+of every outbound call that ended, answered or not.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from mappings.event import CallEvent, Direction, EventKind
 
 TRIGGERS = frozenset({"missed", "voicemail", "noted", "answered", "outbound"})
 DEFAULT_TRIGGERS = frozenset({"missed", "voicemail", "noted"})
+_OUTBOUND_ENDINGS = frozenset(
+    {EventKind.MISSED_CALL, EventKind.CALL_ENDED, EventKind.COMMENT}
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +47,8 @@ def decide(event: CallEvent, triggers: frozenset[str] = DEFAULT_TRIGGERS) -> Dec
     """Say whether ``event`` alone makes its call worth a ticket."""
     if event.direction is Direction.INTERNAL:
         return Decision(False, "internal calls do not make tickets")
-    if event.direction is Direction.OUTBOUND and "outbound" not in triggers:
-        return Decision(False, "outbound calls do not make tickets")
+    if event.direction is Direction.OUTBOUND:
+        return _decide_outbound(event, triggers)
 
     trigger = _trigger(event)
     if trigger is None:
@@ -56,6 +60,16 @@ def decide(event: CallEvent, triggers: frozenset[str] = DEFAULT_TRIGGERS) -> Dec
             return Decision(False, "a call that ended does not make a ticket alone")
         return Decision(False, f"'{trigger}' is not one of the ticket triggers")
     return Decision(True, trigger)
+
+
+def _decide_outbound(event: CallEvent, triggers: frozenset[str]) -> Decision:
+    """Outbound calls are one trigger of their own, answered or not: a
+    call an agent made is logged as a ticket with its notes, or not at all."""
+    if "outbound" not in triggers:
+        return Decision(False, "outbound calls do not make tickets")
+    if event.kind in _OUTBOUND_ENDINGS or event.comments:
+        return Decision(True, "outbound")
+    return Decision(False, _why_not(event))
 
 
 def _trigger(event: CallEvent) -> str | None:

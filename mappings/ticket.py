@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from marshmallow import Schema, fields
 
-from mappings.event import CallEvent, EventKind
+from mappings.event import CallEvent, Direction, EventKind
 from mappings.phones import crm_phone, display_phone, is_hidden
 from mappings.routing import Route
 
@@ -46,6 +46,11 @@ _HEADLINES = {
     EventKind.CALL_ENDED: "Call with {who}",
     EventKind.RECORDING: "Call with {who}",
     EventKind.PROGRESS: "Call with {who}",
+}
+# Calls an agent made: {who} is the person called.
+_OUTBOUND_HEADLINES = {
+    EventKind.MISSED_CALL: "Unanswered call to {who}",
+    EventKind.COMMENT: "Call note: call to {who}",
 }
 
 
@@ -83,6 +88,7 @@ class Call:
     values: dict[str, Any] = dataclasses.field(default_factory=dict)
     comments: list[str] = dataclasses.field(default_factory=list)
     transcriptions: list[str] = dataclasses.field(default_factory=list)
+    outbound: bool = False
 
     @property
     def headline_kind(self) -> EventKind:
@@ -121,6 +127,7 @@ def join_call(events: Sequence[CallEvent]) -> Call:
     call = Call(vendor=events[0].vendor, call_id=events[0].call_id)
     for event in events:
         call.kinds.append(event.kind)
+        call.outbound = call.outbound or event.direction is Direction.OUTBOUND
         for name in _JOINED:
             value = getattr(event, name)
             if value not in (None, "") and call.values.get(name) in (None, ""):
@@ -179,8 +186,10 @@ def _shown(ch: str) -> bool:
 
 def subject(call: Call, style: TicketStyle) -> str:
     who = _who(call, style)
-    line = _HEADLINES[call.headline_kind].format(who=who)
-    return line[:SUBJECT_LIMIT]
+    headline = _HEADLINES[call.headline_kind]
+    if call.outbound:
+        headline = _OUTBOUND_HEADLINES.get(call.headline_kind, "Call to {who}")
+    return headline.format(who=who)[:SUBJECT_LIMIT]
 
 
 def _who(call: Call, style: TicketStyle) -> str:
@@ -200,8 +209,8 @@ def message(call: Call, style: TicketStyle) -> str:
     """The ticket body: one readable line per fact, then the long texts."""
     lines = [subject(call, style)]
     facts = (
-        ("Caller", _caller_line(call)),
-        ("Line called", call.text("line")),
+        ("Number called" if call.outbound else "Caller", _caller_line(call)),
+        ("Line" if call.outbound else "Line called", call.text("line")),
         ("Time", _when(call, style)),
         ("Duration", _duration(call.get("duration"))),
         ("Agent", call.text("agent")),

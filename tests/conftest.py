@@ -103,6 +103,9 @@ class Sandbox:
         spec = {"status": status, "count": count, "retry_after": retry_after}
         requests.post(f"{self.url}/_sandbox/faults", json=spec, timeout=5)
 
+    def recover(self) -> None:
+        requests.delete(f"{self.url}/_sandbox/faults", timeout=5)
+
     def revoke_tokens(self) -> None:
         requests.post(f"{self.url}/_sandbox/revoke", timeout=5)
 

@@ -77,7 +77,7 @@ def test_db_upgrade_then_tickets_and_replay(runner: CliRunner) -> None:
     first = runner.invoke(main, ["db", "upgrade"])
     again = runner.invoke(main, ["db", "upgrade"])
     assert first.exit_code == again.exit_code == 0
-    assert first.stdout.startswith("database schema upgraded from empty to ")
+    assert first.stdout == ""
     assert again.stdout.startswith("database schema is up to date (revision ")
 
     listing = runner.invoke(main, ["tickets"])
@@ -121,7 +121,13 @@ def test_events_lists_late_and_ignored_events(
     missed = CallEvent("aircall", "call.ended:7", "7", EventKind.MISSED_CALL)
     store_event(engine, missed, Decision(True, "missed"), b"{}", "", 0.0)
     claim_due(engine, "w1", lambda _: {"subject": "s", "status": "1"}, 60)
-    note = CallEvent("aircall", "call.commented:7:1", "7", EventKind.COMMENT)
+    note = CallEvent(
+        "aircall",
+        "call.commented:7:1",
+        "7",
+        EventKind.COMMENT,
+        comments=("Agent: לחזור ללקוח מחר 🙏",),
+    )
     store_event(engine, note, Decision(True, "noted"), b"{}", "", 0.0)
     ringing = CallEvent("aircall", "call.created:8", "8", EventKind.PROGRESS)
     store_event(engine, ringing, Decision(False, "call in progress"), b"{}", "", 0.0)
@@ -145,6 +151,12 @@ def test_events_lists_late_and_ignored_events(
         "call.ended:7",
     ]
     assert none.stdout == "No events.\n"
+    late_row = int(row.split("\t")[0])
+    shown = json.loads(runner.invoke(main, ["event", str(late_row)]).stdout)
+    assert (shown["outcome"], shown["call_ticket"]) == ("late", 1)
+    assert shown["normalized"]["comments"] == ["Agent: לחזור ללקוח מחר 🙏"]
+    missing = runner.invoke(main, ["event", "99"])
+    assert (missing.exit_code, missing.stderr) == (1, "Error: No event #99.\n")
 
 
 def test_serve_reads_port_and_secrets_from_dotenv_over_the_demo(

@@ -64,7 +64,7 @@ def test_real_api_needs_its_oauth_client(monkeypatch: pytest.MonkeyPatch) -> Non
 
     with pytest.raises(
         ConfigError,
-        match="TICKETS_API_URL is set but OAUTH_TOKEN_URL, OAUTH_CLIENT_SECRET is not",
+        match="TICKETS_API_URL is set but OAUTH_TOKEN_URL, OAUTH_CLIENT_SECRET are not",
     ):
         load_settings()
 

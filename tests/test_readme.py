@@ -173,3 +173,54 @@ def test_serve_answers_a_broken_request_and_goes_on(
 
     assert expected in answer, answer[:300]
     assert requests.get(f"{served}/healthz", timeout=5).status_code == 200
+
+
+def separate_sandbox_recipe() -> str:
+    """The README's block that runs the sandbox, gunicorn and a worker."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Deploying", 1)[1].split("\n## ", 1)[0]
+    [block] = [
+        block
+        for block in re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+        if "ringdesk sandbox" in block
+    ]
+    return block
+
+
+@pytest.mark.slow
+def test_readme_separate_sandbox_recipe_runs_as_written(tmp_path: Path) -> None:
+    """Pasted into a terminal at the repo root, the recipe shows one ticket.
+
+    Changed for the test: the two ports, the virtualenv's path and the
+    database file's folder.
+    """
+    sandbox_port, gateway_port = free_port(), free_port()
+    script = (
+        separate_sandbox_recipe()
+        .replace("8001", str(sandbox_port))
+        .replace("8000", str(gateway_port))
+        .replace(".venv/bin/", f"{BIN}/")
+        .replace("sqlite:///production-try.db", f"sqlite:///{tmp_path}/try.db")
+    )
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(_SETTINGS_PREFIXES)
+    }
+
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    accepted, listing = done.stdout.strip().splitlines()[-2:]
+    assert json.loads(accepted)["status"] == "accepted", done.stderr
+    tickets = json.loads(listing)["tickets"]
+    assert [t["ticket"]["subject"] for t in tickets] == [
+        "Missed call from 050-000-1234"
+    ]
+    assert tickets[0]["ticket"]["status"] == "1"

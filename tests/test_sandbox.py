@@ -108,3 +108,35 @@ def test_latency_is_set_and_cleared(api: FlaskClient) -> None:
     assert slow.json == {"seconds": 0.2}
     assert waited >= 0.2
     assert cleared.json == {"seconds": 0.0}
+
+
+def test_fault_fails_the_next_creates_then_clears(api: FlaskClient) -> None:
+    set_fault = api.post(
+        "/_sandbox/faults",
+        json={"status": 400, "count": 2, "retry_after": "9", "body": "bad phone"},
+    )
+    ticket = {"subject": "s", "status": STATUS}
+    answers = [
+        api.post("/v2/tickets/create", json=ticket, headers=bearer(api))
+        for _ in range(3)
+    ]
+
+    assert set_fault.json["fault"]["remaining"] == 2
+    assert [a.status_code for a in answers] == [400, 400, 201]
+    assert answers[0].json == {"error": "bad phone"}
+    assert answers[0].headers["Retry-After"] == "9"
+
+
+@pytest.mark.parametrize("count", [0, -1, "many"])
+def test_fault_without_a_positive_count_is_refused(
+    api: FlaskClient, count: object
+) -> None:
+    response = api.post("/_sandbox/faults", json={"status": 503, "count": count})
+    created = api.post(
+        "/v2/tickets/create",
+        json={"subject": "s", "status": STATUS},
+        headers=bearer(api),
+    )
+
+    assert response.status_code == 400
+    assert created.status_code == 201

@@ -32,14 +32,14 @@ NO_TICKET = Decision(False, "intermediate status does not make a ticket")
 
 
 def event(event_id: str = "e1", call_id: str = "c1", **values: object) -> CallEvent:
-    return CallEvent(
-        vendor="aircall",
-        event_id=event_id,
-        call_id=call_id,
-        kind=EventKind.MISSED_CALL,
-        caller="+15550100123",
-        **values,  # type: ignore[arg-type]
-    )
+    fields: dict[str, object] = {
+        "vendor": "aircall",
+        "event_id": event_id,
+        "call_id": call_id,
+        "kind": EventKind.MISSED_CALL,
+        "caller": "+15550100123",
+    }
+    return CallEvent(**{**fields, **values})  # type: ignore[arg-type]
 
 
 def build(found: list[CallEvent]) -> dict[str, str]:
@@ -125,10 +125,12 @@ def test_event_after_payload_is_frozen_is_late(engine: Engine) -> None:
 
     receipt = store(engine, event("second"))
     status = store(engine, event("hung up"), NO_TICKET)
+    ringing = store(engine, event("ringing", kind=EventKind.PROGRESS), NO_TICKET)
 
     assert receipt.outcome == LATE
     assert "already made" in receipt.reason
     assert (status.outcome, status.reason) == (LATE, receipt.reason)
+    assert (ringing.outcome, ringing.reason) == (IGNORED, NO_TICKET.reason)
 
 
 def test_claimed_ticket_is_not_claimed_twice(engine: Engine) -> None:

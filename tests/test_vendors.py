@@ -13,6 +13,8 @@ from marshmallow import ValidationError
 from mappings.event import EventKind, dump_event, load_event
 from mappings.policy import decide
 from mappings.registry import SCHEMAS, schema_for
+from mappings.routing import Route
+from mappings.ticket import TicketStyle, build_ticket, join_call
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -155,6 +157,32 @@ def test_fixture_normalizes_to_expected_event(vendor: str, name: str) -> None:
     assert decide(event).ticket is makes_ticket
     assert event.event_id and event.call_id
     assert load_event(json.loads(json.dumps(dump_event(event)))) == event
+
+
+OUTBOUND = [
+    ("twilio", "status_outbound.form", "Unanswered call to +1 555-010-0155"),
+    ("aircall", "call_ended_outbound.json", "Call to +1 555-010-0150"),
+    ("voicenter", "extension_outgoing.json", "Call to 050-000-1237"),
+]
+
+
+@pytest.mark.parametrize(("vendor", "name", "subject"), OUTBOUND)
+def test_outbound_trigger_alone_logs_every_outbound_call(
+    vendor: str, name: str, subject: str
+) -> None:
+    """An agent's own calls become tickets only when asked, answered or not,
+    and say whom the agent called."""
+    event = schema_for(vendor, "IL").load_event(
+        load_fixture(vendor, FIXTURES / vendor / name)
+    )
+
+    decision = decide(event, frozenset({"outbound"}))
+    ticket = build_ticket(join_call([event]), Route(status="1"), TicketStyle())
+
+    assert (decision.ticket, decision.reason) == (True, "outbound")
+    assert decide(event, frozenset({"missed", "answered"})).ticket is False
+    assert ticket["subject"] == subject
+    assert "\nNumber called: +" in ticket["msg"]
 
 
 def test_twilio_voicemail_callbacks_share_one_call_id() -> None:
