@@ -28,10 +28,11 @@ MIN_SECRET_LENGTH = 16
 _DAY = 86400.0
 
 
-def check(settings: Settings) -> None:
-    """:raises ConfigError: naming the first setting that is wrong."""
+def check(settings: Settings, public_secrets: frozenset[str] = frozenset()) -> None:
+    """:param public_secrets: secrets printed in the README, for the demo.
+    :raises ConfigError: naming the first setting that is wrong."""
     _check_numbers(settings)
-    _check_secrets(settings)
+    _check_secrets(settings, public_secrets)
     _check_database(settings.database_url)
     _check_public_url(settings.public_url)
     _check_delivery(settings)
@@ -71,16 +72,23 @@ def _check_numbers(settings: Settings) -> None:
             )
 
 
-def _check_secrets(settings: Settings) -> None:
-    """Refuse secrets short enough to guess.
+def _check_secrets(settings: Settings, public_secrets: frozenset[str]) -> None:
+    """Refuse secrets short enough to guess, or known to all.
 
     A comma separates secrets, so a comma inside one splits it into parts
     that are each easier to guess than the whole.
     """
+    local = urlsplit(settings.tickets_api_url).hostname in LOOPBACK
     for vendor, secrets in settings.secrets.items():
+        setting = VENDORS[vendor].secret_setting
+        if settings.tickets_api_url and not local and set(secrets) & public_secrets:
+            raise ConfigError(
+                f"{setting} is the README's demo secret, which anyone can read; "
+                "with a tickets API beyond this machine, set the vendor's own "
+                "secret."
+            )
         short = [secret for secret in secrets if len(secret) < MIN_SECRET_LENGTH]
         if short:
-            setting = VENDORS[vendor].secret_setting
             raise ConfigError(
                 f"{setting} holds a secret of {len(short[0])} character(s); "
                 f"expected at least {MIN_SECRET_LENGTH}. Commas separate "
@@ -127,12 +135,15 @@ def _check_public_url(url: str) -> None:
     if url and (
         parts.scheme not in ("http", "https")
         or not parts.hostname
+        or not _valid_port(url)
+        or "@" in parts.netloc
+        or any(ch.isspace() for ch in url)
         or parts.query
         or parts.fragment
     ):
         raise ConfigError(
             f"PUBLIC_URL is {shown_url(url)!r}; expected the base URL vendors "
-            "call, with its scheme and without a query, such as "
+            "call: a scheme and a host, without user, query or spaces, such as "
             "https://gw.example.com."
         )
 
@@ -174,10 +185,11 @@ def _check_api_url(name: str, url: str) -> None:
     if not url:
         return
     parts = urlsplit(url)
-    if not parts.hostname:
+    if not parts.hostname or not _valid_port(url):
         raise ConfigError(
-            f"{name} is {shown_url(url)!r}, which names no host; expected a URL "
-            "such as https://crm.example.com."
+            f"{name} is {shown_url(url)!r}, which names no host and port a "
+            "connection could reach; expected a URL such as "
+            "https://crm.example.com."
         )
     local = parts.scheme == "http" and parts.hostname in LOOPBACK
     if parts.scheme != "https" and not local:
@@ -186,3 +198,12 @@ def _check_api_url(name: str, url: str) -> None:
             "http is only for a tickets API on this machine, such as the "
             "sandbox)."
         )
+
+
+def _valid_port(url: str) -> bool:
+    """Whether ``url``'s port, if it names one, is one (0 to 65535)."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return False
+    return port is None or port >= 0

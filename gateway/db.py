@@ -18,6 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, Engine
 
+from gateway.dbwatch import watch_connections
+
 metadata = sa.MetaData()
 
 
@@ -107,6 +109,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def db_now(conn: sa.Connection) -> datetime:
+    """The time by the database's clock, which every process shares.
+
+    Leases, settle windows and retry times are compared across workers on
+    several hosts; one whose clock ran ahead would take over tickets that
+    are still being sent. SQLite lives on one host, whose clock it is.
+    """
+    if conn.dialect.name != "postgresql":
+        return utcnow()
+    moment: datetime = conn.execute(sa.select(sa.func.now())).scalar_one()
+    return moment.astimezone(UTC)
+
+
 DB_WAIT_SECONDS = 10.0
 
 
@@ -131,7 +146,7 @@ def make_engine(url: str, wait_seconds: float | None = DB_WAIT_SECONDS) -> Engin
     if not url.startswith("sqlite"):
         engine = sa.create_engine(
             url,
-            pool_pre_ping=True,
+            pool_pre_ping=wait_seconds is None,
             pool_timeout=wait,
             hide_parameters=True,
             connect_args=_postgres_connect_args(wait),
@@ -139,6 +154,9 @@ def make_engine(url: str, wait_seconds: float | None = DB_WAIT_SECONDS) -> Engin
         if wait_seconds is not None:
             limit = int(wait_seconds * 1000)
             sa.event.listen(engine, "connect", _statement_timeout(limit))
+            # A little longer, so that a live server's own statement timeout,
+            # which keeps the connection, answers first.
+            watch_connections(engine, wait_seconds + 2)
         return engine
 
     engine = sa.create_engine(url, connect_args={"timeout": wait}, hide_parameters=True)

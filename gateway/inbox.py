@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from gateway.db import events, tickets, utcnow
+from gateway.db import db_now, events, tickets
 from gateway.errors import ReplayedSignature
 from mappings.event import CallEvent, EventKind, dump_event
 from mappings.policy import Decision
@@ -62,9 +62,9 @@ def store_event(
         rewritten by someone who captured it.
     :raises ReplayedSignature: for such a rewritten request.
     """
-    now = now or utcnow()
     try:
         with engine.begin() as conn:
+            now = now or db_now(conn)
             ticket = _lock_ticket(conn, event)
             if ticket is None and decision.ticket:
                 due_at = now + timedelta(seconds=settle_seconds)

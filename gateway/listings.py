@@ -1,8 +1,11 @@
 """What an operator reads from the store: tickets and events, as table rows.
 
 Rows are tab-separated text for ``ringdesk tickets`` and ``ringdesk events``.
-Vendor text is escaped and phones never appear in a row: it shows what
-happened and what became of it. :func:`event_detail` shows one event whole.
+These are an operator's own commands, read in a terminal rather than kept in
+a log; vendor text is still escaped. An event's row shows no phone, only
+what happened and what became of it, and :func:`event_detail` shows one
+event whole. A ticket's row shows its subject as the CRM does, phone
+included.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from marshmallow import ValidationError
 from sqlalchemy.engine import Connection, Engine
 
-from gateway.db import attempts, events, tickets, utcnow
+from gateway.db import attempts, db_now, events, tickets, utcnow
 from mappings.event import CallEvent, load_event
 
 logger = logging.getLogger(__name__)
@@ -77,9 +77,9 @@ def claim_due(
     A ticket whose payload cannot be built is parked as dead with the
     reason, so one bad call never blocks the queue.
     """
-    now = now or utcnow()
     claims = []
     with engine.begin() as conn:
+        now = now or db_now(conn)
         for ticket in conn.execute(_due_query(now, limit)).all():
             payload = ticket.payload
             if payload is None:
@@ -179,12 +179,13 @@ def record_attempt(
     owner: str,
     attempt: Attempt,
     state: str,
-    due_at: datetime | None = None,
+    retry_in: float | None = None,
     remote_id: str | None = None,
     unanswered: bool = False,
 ) -> bool:
     """Record ``attempt`` and move the ticket to ``state``.
 
+    :param retry_in: seconds until the ticket is due again.
     :param unanswered: the attempt went out but got no answer.
     :returns: ``False`` when the lease had run out and another worker took
         the ticket; the attempt is recorded anyway, the ticket left to them.
@@ -200,10 +201,10 @@ def record_attempt(
     }
     if remote_id is not None:
         changes["remote_id"] = storable(remote_id, 255)
-    if due_at is not None:
-        changes["due_at"] = due_at
 
     with engine.begin() as conn:
+        if retry_in is not None:
+            changes["due_at"] = db_now(conn) + timedelta(seconds=retry_in)
         _insert_attempt(conn, claim.ticket_row, attempt)
         return _update_if_held(conn, claim.ticket_row, owner, changes)
 
@@ -237,8 +238,8 @@ def renew_lease(
     engine: Engine, ticket_row: int, owner: str, lease_seconds: float
 ) -> bool:
     """Extend ``owner``'s lease on a ticket it is still sending."""
-    until = utcnow() + timedelta(seconds=lease_seconds)
     with engine.begin() as conn:
+        until = db_now(conn) + timedelta(seconds=lease_seconds)
         return _update_if_held(conn, ticket_row, owner, {"lease_until": until})
 
 
@@ -301,11 +302,11 @@ def replay(
 
     :returns: the numbers of the tickets queued.
     """
-    now = utcnow()
     dead = tickets.c.state == DEAD
     if not all_dead:
         dead = sa.and_(dead, tickets.c.id.in_(list(ticket_rows)))
     with engine.begin() as conn:
+        now = db_now(conn)
         queued = list(conn.execute(sa.select(tickets.c.id).where(dead)).scalars())
         conn.execute(
             tickets.update()

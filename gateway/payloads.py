@@ -88,7 +88,7 @@ def _raw_body(request: Request, limit: int | None) -> bytes:
     chunked = request.environ.get("wsgi.input_terminated", False)
     try:
         if limit is None or request.content_length is not None or not chunked:
-            return request.get_data(cache=True)
+            return _declared_body(request)
 
         # Werkzeug's own limit on such a stream stops at the limit without
         # saying so; read the server's stream directly to see what lies past.
@@ -100,6 +100,23 @@ def _raw_body(request: Request, limit: int | None) -> bytes:
         ) from exc
     if len(raw) > limit:
         raise RequestEntityTooLarge()
+    return raw
+
+
+def _declared_body(request: Request) -> bytes:
+    """The body, refused when it ends before its ``Content-Length`` says.
+
+    A server that marks its input as terminated (gunicorn) hands over what
+    arrived before the connection closed; a cut record would otherwise be
+    stored, and the vendor's full retry answered as its duplicate.
+    """
+    raw = request.get_data(cache=True)
+    declared = request.content_length
+    if declared is not None and len(raw) < declared:
+        raise BadPayload(
+            f"The body ended after {len(raw)} of the {declared} bytes its "
+            "Content-Length declares; send it again whole."
+        )
     return raw
 
 

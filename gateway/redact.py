@@ -19,7 +19,7 @@ from mappings.registry import SCHEMAS
 _WEBHOOKS = "".join(f"(?:{letter}|%{ord(letter):02x})" for letter in "webhooks")
 _WEBHOOK_URL = re.compile(rf"(/{_WEBHOOKS}(?:/|%2f))([^\s\"]*)", re.IGNORECASE)
 _VENDOR_NAME = re.compile(r"[a-z0-9]+", re.IGNORECASE)
-_PHONE_LIKE = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+_PHONE_LIKE = re.compile(r"\+?\d[\d\s()./-]{5,}\d")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _INTERNATIONAL = re.compile(r"\+\d[\d\s().-]{5,}\d")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")

@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -57,6 +57,10 @@ from mappings.ticket import build_ticket, join_call
 logger = logging.getLogger(__name__)
 
 _MAX_RETRY_AFTER = 3600.0
+# How long the worker waits, at most, between tries to record a result or
+# renew a lease through a database outage: short, so that once the database
+# is back, this worker holds the ticket again before another takes it over.
+_RECORD_RETRY_MAX = 5.0
 
 
 class Worker:
@@ -110,10 +114,10 @@ class Worker:
     def deliver(self, claim: Claim, stop: threading.Event | None = None) -> None:
         """Send one claimed ticket and record how it went.
 
-        The lease is renewed while the send lasts, however slowly the API
-        answers; the result is recorded even through a database hiccup,
-        because a ticket the CRM created but we did not record would be
-        sent again.
+        The lease is renewed until the result is recorded, however slowly
+        the API answers, and the result is recorded even through a database
+        outage: a ticket the CRM created but we did not record would be
+        sent again by the worker that takes over an expired lease.
         """
         stop = stop or threading.Event()
         if claim.orphaned_by:
@@ -124,7 +128,7 @@ class Worker:
 
         with self._lease_kept(claim):
             result = self._send(claim)
-        self._record(claim, result, stop)
+            self._record(claim, result, stop)
 
     def _take_over(self, claim: Claim, stop: threading.Event) -> Claim | None:
         """Count the send a dead worker left unfinished; ``None`` if the
@@ -183,28 +187,31 @@ class Worker:
         if isinstance(exc, PermanentDelivery) or (
             number >= self.settings.retry_max_attempts
         ):
+            error, sent = str(exc), claim.unanswered + int(unanswered)
+            if sent:
+                # Whatever parks it, a replay may now make a second ticket.
+                error, response = _check_crm(exc, sent), _check_crm(response, sent)
             attempt = Attempt(started, duration_ms, exc.status, "dead", response)
-            return _Result(DEAD, attempt, error=str(exc), unanswered=unanswered)
+            return _Result(DEAD, attempt, error=error, unanswered=unanswered)
 
         retry_after = exc.retry_after if isinstance(exc, RetryableDelivery) else None
         delay = self.backoff(number, retry_after)
         attempt = Attempt(started, duration_ms, exc.status, "retry", response)
-        due_at = utcnow() + timedelta(seconds=delay)
         return _Result(
-            PENDING, attempt, due_at=due_at, error=str(exc), unanswered=unanswered
+            PENDING, attempt, retry_in=delay, error=str(exc), unanswered=unanswered
         )
 
     def _record(self, claim: Claim, result: _Result, stop: threading.Event) -> None:
         wait = 1.0
         while True:
             try:
-                record_attempt(
+                kept = record_attempt(
                     self.engine,
                     claim,
                     self.owner,
                     result.attempt,
                     result.state,
-                    due_at=result.due_at,
+                    retry_in=result.retry_in,
                     remote_id=result.remote_id,
                     unanswered=result.unanswered,
                 )
@@ -225,8 +232,11 @@ class Worker:
                     wait,
                 )
                 stop.wait(wait)
-                wait = min(wait * 2, 30.0)
-        _log_result(claim, result)
+                wait = min(wait * 2, _RECORD_RETRY_MAX)
+        if kept:
+            _log_result(claim, result)
+        else:
+            _log_lost_lease(claim, result)
 
     @contextlib.contextmanager
     def _lease_kept(self, claim: Claim) -> Iterator[None]:
@@ -235,7 +245,8 @@ class Worker:
         every = self.settings.lease_seconds / 3
 
         def renew() -> None:
-            while not done.wait(every):
+            wait = every
+            while not done.wait(wait):
                 try:
                     renew_lease(
                         self.engine,
@@ -243,8 +254,11 @@ class Worker:
                         self.owner,
                         self.settings.lease_seconds,
                     )
+                    wait = every
                 except SQLAlchemyError:
+                    # Soon again: the lease must outlive the outage.
                     logger.warning("could not renew the lease of #%s", claim.ticket_row)
+                    wait = min(every, _RECORD_RETRY_MAX / 5)
 
         thread = threading.Thread(target=renew, daemon=True)
         thread.start()
@@ -281,17 +295,34 @@ class _Result:
 
     state: str
     attempt: Attempt
-    due_at: datetime | None = None
+    retry_in: float | None = None
     remote_id: str | None = None
     error: str = ""
     unanswered: bool = False
 
 
-def _check_crm(exc: DeliveryError, unanswered: int) -> str:
+def _check_crm(problem: DeliveryError | str, unanswered: int) -> str:
     return (
-        f"{exc}; {unanswered} send(s) went unanswered, so this ticket may exist "
-        "in the CRM already: check there before `ringdesk replay`"
+        f"{problem}; {unanswered} send(s) went unanswered, so this ticket may "
+        "exist in the CRM already: check there before `ringdesk replay`"
     )
+
+
+def _log_lost_lease(claim: Claim, result: _Result) -> None:
+    if result.remote_id:
+        logger.error(
+            "ticket #%s was created as %s, but the lease ran out before that "
+            "could be recorded and another worker took the ticket over: the "
+            "CRM may get it twice",
+            claim.ticket_row,
+            clean(result.remote_id),
+        )
+    else:
+        logger.warning(
+            "ticket #%s: this attempt's result was recorded, but another worker "
+            "had taken the ticket over meanwhile",
+            claim.ticket_row,
+        )
 
 
 def _log_result(claim: Claim, result: _Result) -> None:
@@ -309,13 +340,12 @@ def _log_result(claim: Claim, result: _Result) -> None:
             "ticket #%s (%s) parked as dead: %s", claim.ticket_row, call, error
         )
     else:
-        wait = (result.due_at - utcnow()).total_seconds() if result.due_at else 0.0
         logger.warning(
             "ticket #%s (%s) attempt failed (%s); next try in %.1f s",
             claim.ticket_row,
             call,
             error,
-            max(wait, 0.0),
+            result.retry_in or 0.0,
         )
 
 

@@ -126,8 +126,12 @@ def test_triggers_per_vendor(monkeypatch: pytest.MonkeyPatch) -> None:
         ("DATABASE_URL", "sqlite://", "a database in memory"),
         ("DATABASE_URL", "sqlite:///:memory:", "a database in memory"),
         ("DATABASE_URL", "sqlite:////no/such/dir/x.db", "'/no/such/dir', which is"),
-        ("PUBLIC_URL", "https://gw.example.com/?a=1", "without a query"),
-        ("PUBLIC_URL", "https://gw.example.com/#top", "without a query"),
+        ("PUBLIC_URL", "https://gw.example.com/?a=1", "without user, query"),
+        ("PUBLIC_URL", "https://gw.example.com/#top", "without user, query"),
+        ("PUBLIC_URL", "https://gw.example.com/ x", "without user, query"),
+        ("PUBLIC_URL", "https://u:pw@gw.example.com", "'https://\\*\\*\\*@gw"),
+        ("PUBLIC_URL", "https://gw.example.com:99999", "without user, query"),
+        ("TICKETS_API_URL", "https://crm.example.com:99999", "names no host and port"),
         ("VOICENTER_URL_TOKEN", "Zq8rT3vLx0pWm2Ns,7", "a secret of 1 character"),
         ("AIRCALL_WEBHOOK_TOKEN", "short", "AIRCALL_WEBHOOK_TOKEN holds a secret"),
         ("RETRY_MAX_SECONDS", "1", "RETRY_MAX_SECONDS is 1; expected a number from 5"),
@@ -171,6 +175,7 @@ def test_numbers_out_of_range_are_refused(
         ("ftp://crm.example.com", "expected an https:// URL"),
         ("crm.example.com", "which names no host"),
         ("https://", "which names no host"),
+        ("https://crm.example.com:99999", "which names no host and port"),
     ],
 )
 def test_tickets_api_must_be_https_unless_local(
@@ -185,6 +190,25 @@ def test_tickets_api_must_be_https_unless_local(
 
     monkeypatch.setenv("TICKETS_API_URL", "http://127.0.0.1:8001")
     assert load_settings().tickets_api_url == "http://127.0.0.1:8001"
+
+
+def test_demo_secrets_never_guard_a_real_crm(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETS_API_URL", "https://crm.example.com")
+    monkeypatch.setenv("TICKET_STATUS_ID", "1")
+    monkeypatch.setenv("AIRCALL_WEBHOOK_TOKEN", DEMO_SETTINGS["AIRCALL_WEBHOOK_TOKEN"])
+    use_oauth(monkeypatch)
+
+    with pytest.raises(ConfigError, match="AIRCALL_WEBHOOK_TOKEN is the README's"):
+        load_settings()
+
+
+def test_blank_status_id_is_no_status_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKETS_API_URL", "https://crm.example.com")
+    monkeypatch.setenv("TICKET_STATUS_ID", "  ")
+    use_oauth(monkeypatch)
+
+    with pytest.raises(ConfigError, match="TICKET_STATUS_ID is required"):
+        load_settings()
 
 
 def test_errors_never_show_passwords_in_urls(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -56,4 +59,56 @@ def test_migrations_run_without_the_statement_limit() -> None:
         limit = conn.execute(sa.text("SHOW statement_timeout")).scalar()
 
     assert limit == "0"
+    engine.dispose()
+
+
+class FreezableProxy:
+    """A TCP forwarder to PostgreSQL that can stop forwarding while keeping
+    its connections open, as a hung pgbouncer does."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.forwarding = threading.Event()
+        self.forwarding.set()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink), daemon=True
+                ).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                self.forwarding.wait()
+                sink.sendall(data)
+
+
+def test_postgres_connection_stalled_in_the_network_is_cut() -> None:
+    """statement_timeout and keepalives never fire while a middlebox keeps
+    acknowledging; the request would hang for as long as it stalls."""
+    target = sa.make_url(POSTGRES_URL)
+    proxy = FreezableProxy((target.host or "127.0.0.1", target.port or 5432))
+    url = target.set(host="127.0.0.1", port=proxy.port)
+    engine = make_engine(url.render_as_string(hide_password=False), 0.5)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    proxy.forwarding.clear()
+    started = time.monotonic()
+
+    with pytest.raises(OperationalError), engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+    assert time.monotonic() - started < 8
+    proxy.forwarding.set()
+    proxy.listener.close()
     engine.dispose()

@@ -242,6 +242,31 @@ def test_chunked_body_within_the_limit_is_read_whole(sqlite_engine: Engine) -> N
     assert response.json["status"] == "accepted"
 
 
+def test_body_cut_short_of_its_content_length_is_400(
+    client: FlaskClient, sqlite_engine: Engine
+) -> None:
+    """gunicorn hands over what came before the connection closed; stored,
+    a cut caller number would make the vendor's full retry a duplicate."""
+    body = read("voicenter", "queue_abandoned.form")
+
+    response = client.post(
+        VOICENTER,
+        input_stream=io.BytesIO(body[:-2]),
+        content_type=FORM,
+        environ_overrides={
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input_terminated": True,
+        },
+    )
+
+    assert response.status_code == 400
+    assert (
+        f"ended after {len(body) - 2} of the {len(body)} bytes"
+        in (response.json["error"])
+    )
+    assert count_rows(sqlite_engine, events) == 0
+
+
 def signed_twilio(client: FlaskClient, body: bytes) -> TestResponse:
     url = "http://localhost/webhooks/twilio"
     pairs = parse_qsl(body.decode(), keep_blank_values=True)

@@ -177,6 +177,25 @@ def test_expired_lease_is_claimed_again(engine: Engine) -> None:
     assert again.payload == crashed.payload
 
 
+def test_leases_keep_the_database_clock_not_the_workers(
+    postgres_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker on a host whose clock runs a minute ahead must not take over
+    a ticket another worker is still sending, nor send one before its call
+    has settled."""
+    store(postgres_engine, event("e1", "sending"))
+    store_event(
+        postgres_engine, event("e2", "settling"), TICKET, b"{}", "", settle_seconds=30
+    )
+    [claim] = claim_due(postgres_engine, "w1", build, 10)
+    ahead = utcnow() + timedelta(seconds=60)
+    for module in ("gateway.db", "gateway.inbox", "gateway.outbox"):
+        monkeypatch.setattr(f"{module}.utcnow", lambda: ahead, raising=False)
+
+    assert claim.call_id == "sending"
+    assert claim_due(postgres_engine, "w2", build, 10) == []
+
+
 def test_result_from_a_lost_lease_does_not_overwrite(engine: Engine) -> None:
     now = utcnow()
     store(engine, event(), now=now)
@@ -184,7 +203,7 @@ def test_result_from_a_lost_lease_does_not_overwrite(engine: Engine) -> None:
     claim_due(engine, "w2", build, 5, now=now + timedelta(seconds=6))
     attempt = Attempt(now, 10, 503, "retry", "late answer")
 
-    kept = record_attempt(engine, stale, "w1", attempt, PENDING, due_at=now)
+    kept = record_attempt(engine, stale, "w1", attempt, PENDING, retry_in=0)
 
     assert kept is False
     assert ticket_row(engine).state == SENDING

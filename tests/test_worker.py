@@ -371,6 +371,37 @@ def test_result_is_recorded_through_a_database_hiccup(
     assert (row.state, row.remote_id) == (DELIVERED, sandbox.tickets[0]["id"])
 
 
+def test_lease_outlives_a_database_outage_while_recording(
+    delivery_settings: Settings,
+    sqlite_engine: Engine,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A created ticket whose result cannot be recorded yet must not be taken
+    over, and sent again, by another worker."""
+    settings = make_settings(**{**delivery_settings.__dict__, "lease_seconds": 1.0})
+    post_aircall(gateway(settings, sqlite_engine), "call_ended_missed.json")
+    real = outbox.record_attempt
+    back_at = time.monotonic() + 2.5
+
+    def down_for_a_while(*args: object, **kwargs: object) -> bool:
+        if time.monotonic() < back_at:
+            raise OperationalError("UPDATE tickets", {}, Exception("db restarting"))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("gateway.worker.record_attempt", down_for_a_while)
+    first = threading.Thread(target=worker_for(settings, sqlite_engine).run_once)
+    first.start()
+    time.sleep(2.0)
+
+    taken = claim_due(sqlite_engine, "another-worker", lambda _: {}, 1.0)
+    first.join(timeout=10)
+
+    assert taken == []
+    assert len(sandbox.tickets) == 1
+    assert ticket_rows(sqlite_engine)[0].state == DELIVERED
+
+
 class _NoWait(threading.Event):
     """A stop signal whose waits return at once, to keep tests fast."""
 
@@ -570,3 +601,18 @@ def test_credentials_in_api_urls_never_reach_the_log(
     assert f"http://***@{host}/v2/tickets/create" in caplog.text
     assert "hunter2secret" not in caplog.text
     assert "hunter2secret" not in repr(worker.api)
+
+
+def test_ticket_parked_for_another_reason_still_warns_of_an_unanswered_send(
+    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+) -> None:
+    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
+    orphan(sqlite_engine)
+    sandbox.fail(422)
+
+    worker_for(delivery_settings, sqlite_engine).run_once()
+
+    [row] = ticket_rows(sqlite_engine)
+    assert row.state == DEAD
+    assert "injected 422" in row.last_error
+    assert "1 send(s) went unanswered, so this ticket may exist" in row.last_error
