@@ -77,7 +77,7 @@ def create_app(
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.add_url_rule("/healthz", "healthz", _healthz)
-    _log_open_vendors(settings)
+    _log_open_vendors(settings, trying_out=mount_sandbox)
     return app
 
 
@@ -113,11 +113,11 @@ def _healthz() -> tuple[Response, int]:
     return jsonify(status="ok"), 200
 
 
-def _log_open_vendors(settings: Settings) -> None:
+def _log_open_vendors(settings: Settings, trying_out: bool) -> None:
     for vendor in sorted(settings.secrets):
         if settings.secrets[vendor]:
             logger.info("%s webhooks: open, secret checked", vendor)
-            if vendor == "twilio" and not settings.public_url:
+            if vendor == "twilio" and not (settings.public_url or trying_out):
                 logger.warning(
                     "twilio signatures are checked against the host each request "
                     "names; set PUBLIC_URL so that a request Twilio signed for "

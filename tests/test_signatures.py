@@ -308,3 +308,23 @@ def test_configured_secret_is_checked_even_when_unsigned_allowed(
     response = post_voicenter(client, "queue_abandoned.json", token="wrong")
 
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("public_url", "mount_sandbox", "warned"),
+    [("", False, True), ("https://gw.example.com", False, False), ("", True, False)],
+)
+def test_startup_warns_when_twilio_urls_come_from_requests(
+    sqlite_engine: Engine,
+    caplog: pytest.LogCaptureFixture,
+    public_url: str,
+    mount_sandbox: bool,
+    warned: bool,
+) -> None:
+    """Only a deployment needs PUBLIC_URL; trying it out on one's own machine
+    does not."""
+    settings = make_settings(public_url=public_url)
+
+    create_app(settings, sqlite_engine, mount_sandbox=mount_sandbox)
+
+    assert ("set PUBLIC_URL so that" in caplog.text) is warned
