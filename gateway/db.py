@@ -152,11 +152,11 @@ def make_engine(url: str, wait_seconds: float | None = DB_WAIT_SECONDS) -> Engin
             connect_args=_postgres_connect_args(wait),
         )
         if wait_seconds is not None:
-            limit = int(wait_seconds * 1000)
+            # The server's own limit comes first, as it keeps the connection;
+            # the watch is for a network that stalls and a server never heard.
+            limit = int(wait_seconds * 800)
             sa.event.listen(engine, "connect", _statement_timeout(limit))
-            # A little longer, so that a live server's own statement timeout,
-            # which keeps the connection, answers first.
-            watch_connections(engine, wait_seconds + 2)
+            watch_connections(engine, wait_seconds)
         return engine
 
     engine = sa.create_engine(url, connect_args={"timeout": wait}, hide_parameters=True)

@@ -8,7 +8,9 @@ a web thread or a worker. Here every checkout of a connection from the pool
 starts a timer; if the connection is still out when it fires, its socket is
 shut, the blocked query fails at once, and SQLAlchemy throws the connection
 away. The checkout's own liveness check runs under the same timer, in place
-of ``pool_pre_ping``, whose check runs before any event could start one.
+of ``pool_pre_ping``, whose check runs before any event could start one; a
+check the timer cut fails the checkout rather than open a new connection,
+which would wait out its own connect timeout on the same stalled path.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sqlalchemy.exc import DisconnectionError
 logger = logging.getLogger(__name__)
 
 _TIMER = "ringdesk.stall_timer"
+_STALLED = "ringdesk.stalled"
 
 
 def watch_connections(engine: Engine, seconds: float) -> None:
@@ -34,7 +37,7 @@ def watch_connections(engine: Engine, seconds: float) -> None:
     ``seconds``, and check each one as it is taken out."""
 
     def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
-        timer = threading.Timer(seconds, _shut, args=(dbapi_connection,))
+        timer = threading.Timer(seconds, _shut, args=(dbapi_connection, record))
         timer.daemon = True
         record.info[_TIMER] = timer
         timer.start()
@@ -44,6 +47,10 @@ def watch_connections(engine: Engine, seconds: float) -> None:
             dbapi_connection.rollback()
         except Exception as exc:
             _stop(record)
+            if record.info.pop(_STALLED, False):
+                raise sa.exc.TimeoutError(
+                    f"The database did not answer within {seconds:g} s."
+                ) from exc
             raise DisconnectionError("the pooled connection did not answer") from exc
 
     def checkin(dbapi_connection: Any, record: Any) -> None:
@@ -60,7 +67,8 @@ def _stop(record: Any) -> None:
         timer.cancel()
 
 
-def _shut(dbapi_connection: Any) -> None:
+def _shut(dbapi_connection: Any, record: Any) -> None:
+    record.info[_STALLED] = True
     with contextlib.suppress(Exception):
         fd = dbapi_connection.pgconn.socket
         logger.warning("a database connection stalled; shutting it")

@@ -234,6 +234,30 @@ def record_lost_send(
     return counted if held else None
 
 
+def record_late_creation(engine: Engine, ticket_row: int, remote_id: str) -> bool:
+    """Keep the CRM's id for a ticket created by a send whose lease ran out.
+
+    Another worker took the ticket over meanwhile. Unless it is sending the
+    ticket again or has delivered it, the ticket is delivered after all:
+    waiting for a retry, or parked for a person to check the CRM, it would
+    otherwise be sent a second time.
+
+    :returns: whether the ticket was marked delivered.
+    """
+    with engine.begin() as conn:
+        updated = conn.execute(
+            tickets.update()
+            .where(tickets.c.id == ticket_row, tickets.c.state.in_([PENDING, DEAD]))
+            .values(
+                state=DELIVERED,
+                remote_id=storable(remote_id, 255),
+                last_error="",
+                updated_at=db_now(conn),
+            )
+        )
+    return updated.rowcount == 1
+
+
 def renew_lease(
     engine: Engine, ticket_row: int, owner: str, lease_seconds: float
 ) -> bool:

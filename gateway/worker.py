@@ -44,6 +44,7 @@ from gateway.outbox import (
     Claim,
     claim_due,
     record_attempt,
+    record_late_creation,
     record_lost_send,
     renew_lease,
 )
@@ -235,6 +236,15 @@ class Worker:
                 wait = min(wait * 2, _RECORD_RETRY_MAX)
         if kept:
             _log_result(claim, result)
+        elif result.remote_id and record_late_creation(
+            self.engine, claim.ticket_row, result.remote_id
+        ):
+            logger.warning(
+                "ticket #%s was created as %s after all, though another worker "
+                "had taken it over; marked delivered",
+                claim.ticket_row,
+                clean(result.remote_id),
+            )
         else:
             _log_lost_lease(claim, result)
 
@@ -312,8 +322,8 @@ def _log_lost_lease(claim: Claim, result: _Result) -> None:
     if result.remote_id:
         logger.error(
             "ticket #%s was created as %s, but the lease ran out before that "
-            "could be recorded and another worker took the ticket over: the "
-            "CRM may get it twice",
+            "could be recorded and another worker is sending it again or has: "
+            "the CRM may get it twice",
             claim.ticket_row,
             clean(result.remote_id),
         )

@@ -105,10 +105,13 @@ def test_postgres_connection_stalled_in_the_network_is_cut() -> None:
     proxy.forwarding.clear()
     started = time.monotonic()
 
-    with pytest.raises(OperationalError), engine.connect() as conn:
+    with (
+        pytest.raises(sa.exc.TimeoutError, match=r"did not answer within 0\.5 s"),
+        engine.connect() as conn,
+    ):
         conn.execute(sa.text("SELECT 1"))
 
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 2
     proxy.forwarding.set()
     proxy.listener.close()
     engine.dispose()

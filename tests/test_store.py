@@ -22,6 +22,7 @@ from gateway.outbox import (
     Attempt,
     claim_due,
     record_attempt,
+    record_late_creation,
     replay,
 )
 from mappings.event import CallEvent, EventKind
@@ -207,6 +208,27 @@ def test_result_from_a_lost_lease_does_not_overwrite(engine: Engine) -> None:
 
     assert kept is False
     assert ticket_row(engine).state == SENDING
+
+
+def test_creation_reported_after_a_takeover_marks_a_waiting_ticket_delivered(
+    engine: Engine,
+) -> None:
+    now = utcnow()
+    store(engine, event(), now=now)
+    [stale] = claim_due(engine, "w1", build, 5, now=now)
+    [taken] = claim_due(engine, "w2", build, 5, now=now + timedelta(seconds=6))
+    sending_again = record_late_creation(engine, stale.ticket_row, "4242")
+    retry = Attempt(now, 10, 503, "retry", "busy")
+    record_attempt(engine, taken, "w2", retry, PENDING, retry_in=60)
+
+    created = Attempt(now, 10, 201, "created", "{}")
+    kept = record_attempt(engine, stale, "w1", created, DELIVERED, remote_id="4242")
+    marked = record_late_creation(engine, stale.ticket_row, "4242")
+
+    assert (sending_again, kept, marked) == (False, False, True)
+    row = ticket_row(engine)
+    assert (row.state, row.remote_id, row.last_error) == (DELIVERED, "4242", "")
+    assert claim_due(engine, "w2", build, 5, now=now + timedelta(seconds=120)) == []
 
 
 def test_delivery_is_recorded_with_remote_id(engine: Engine) -> None:
