@@ -181,19 +181,31 @@ def test_backoff_grows_and_is_capped() -> None:
     assert 15.0 <= worker.backoff(6, retry_after=1.0) <= 30.0
 
 
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, "injected 400"),
+        # Followed, a 301 would turn the create into a GET.
+        (301, "answered 301, a redirect to ''; set TICKETS_API_URL to the URL"),
+    ],
+)
 def test_client_error_parks_ticket_as_dead_with_response(
-    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
+    delivery_settings: Settings,
+    sqlite_engine: Engine,
+    sandbox: Sandbox,
+    status: int,
+    error: str,
 ) -> None:
     post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
-    sandbox.fail(400)
+    sandbox.fail(status)
 
     worker_for(delivery_settings, sqlite_engine).run_once()
 
     [row] = ticket_rows(sqlite_engine)
     assert row.state == DEAD
-    assert "injected 400" in row.last_error
+    assert error in row.last_error
     [attempt] = attempt_rows(sqlite_engine)
-    assert (attempt.http_status, attempt.outcome) == (400, "dead")
+    assert (attempt.http_status, attempt.outcome) == (status, "dead")
 
 
 def test_exhausted_retries_park_ticket_as_dead(
@@ -557,21 +569,6 @@ def test_replay_clears_the_count_of_unanswered_sends(
 
     [row] = ticket_rows(sqlite_engine)
     assert (row.state, row.unanswered) == (DELIVERED, 0)
-
-
-def test_redirect_is_not_followed_and_parks_the_ticket(
-    delivery_settings: Settings, sqlite_engine: Engine, sandbox: Sandbox
-) -> None:
-    """Followed, a 301 would turn the create into a GET."""
-    post_aircall(gateway(delivery_settings, sqlite_engine), "call_ended_missed.json")
-    sandbox.fail(301)
-
-    worker_for(delivery_settings, sqlite_engine).run_once()
-
-    [row] = ticket_rows(sqlite_engine)
-    assert row.state == DEAD
-    assert "answered 301, a redirect" in row.last_error
-    assert "set TICKETS_API_URL to the URL it points to" in row.last_error
 
 
 def test_credentials_in_api_urls_never_reach_the_log(
