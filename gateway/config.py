@@ -151,12 +151,12 @@ def _read(env: Env) -> Settings:
         max_body_bytes=env.int("MAX_BODY_BYTES", 1024 * 1024),
         style=_style(env),
         default_route=Route(
-            department_id=env.str("TICKET_DEPARTMENT_ID", "").strip(),
-            priority_id=env.str("TICKET_PRIORITY_ID", "").strip(),
-            status=env.str(
-                "TICKET_STATUS_ID", "" if tickets_api_url else SANDBOX_STATUS_ID
-            ).strip(),
-            owner=env.str("TICKET_OWNER_ID", "").strip(),
+            department_id=_crm_id(env, "TICKET_DEPARTMENT_ID"),
+            priority_id=_crm_id(env, "TICKET_PRIORITY_ID"),
+            status=_crm_id(
+                env, "TICKET_STATUS_ID", "" if tickets_api_url else SANDBOX_STATUS_ID
+            ),
+            owner=_crm_id(env, "TICKET_OWNER_ID"),
         ),
         routing_rules=parse_rules(env.str("ROUTING_RULES", "")),
         triggers=_per_vendor_triggers(env),
@@ -176,9 +176,15 @@ def _read(env: Env) -> Settings:
         lease_seconds=env.float("LEASE_SECONDS", 60.0),
         poll_seconds=env.float("WORKER_POLL_SECONDS", 1.0),
     )
-    check(settings, frozenset(DEMO_SETTINGS.values()))
+    demo_secrets = {DEMO_SETTINGS[v.secret_setting] for v in VENDORS.values()}
+    check(settings, frozenset(demo_secrets))
     check_log_level(env.str("LOG_LEVEL", "INFO"))
     return settings
+
+
+def _crm_id(env: Env, name: str, default: str = "") -> str:
+    """An id of the CRM's; blank is none at all."""
+    return env.str(name, default).strip()
 
 
 def _secrets(values: list[str]) -> tuple[str, ...]:
@@ -211,7 +217,7 @@ def _style(env: Env) -> TicketStyle:
         region=region,
         phone_format=phone_format,
         timezone=timezone,
-        account_id=env.str("TICKET_ACCOUNT_ID", "").strip(),
+        account_id=_crm_id(env, "TICKET_ACCOUNT_ID"),
     )
 
 

@@ -19,9 +19,11 @@ from mappings.registry import SCHEMAS
 _WEBHOOKS = "".join(f"(?:{letter}|%{ord(letter):02x})" for letter in "webhooks")
 _WEBHOOK_URL = re.compile(rf"(/{_WEBHOOKS}(?:/|%2f))([^\s\"]*)", re.IGNORECASE)
 _VENDOR_NAME = re.compile(r"[a-z0-9]+", re.IGNORECASE)
-_PHONE_LIKE = re.compile(r"\+?\d[\d\s()./-]{5,}\d")
+# Seven or more digits, as people separate them: 050-000-1234, 052/123/4567.
+_DIGITS = r"\d[\d\s()./-]{5,}\d"
+_PHONE_LIKE = re.compile(rf"\+?{_DIGITS}")
+_INTERNATIONAL = re.compile(rf"\+{_DIGITS}")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
-_INTERNATIONAL = re.compile(r"\+\d[\d\s().-]{5,}\d")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])(?:token|%74oken)=)[^&\s\"]+", re.IGNORECASE)
@@ -55,7 +57,11 @@ def mask_numbers(text: str) -> str:
     Error messages quote what the vendor sent, which may be a phone number
     or an address; the answer to the vendor keeps it, the log does not.
     """
-    text = _PHONE_LIKE.sub(_mask_phone_like, text)
+    return _mask_personal(text, _PHONE_LIKE)
+
+
+def _mask_personal(text: str, phones: re.Pattern[str]) -> str:
+    text = phones.sub(_mask_phone_like, text)
     return _EMAIL.sub(lambda m: mask_email(m.group()), text)
 
 
@@ -74,8 +80,7 @@ def mask_id(value: str, limit: int = 120) -> str:
     what is plainly personal goes: an e-mail address, or a number written
     with its ``+`` country code.
     """
-    text = _INTERNATIONAL.sub(lambda m: mask_phone(m.group()), clean(value, limit))
-    return _EMAIL.sub(lambda m: mask_email(m.group()), text)
+    return _mask_personal(clean(value, limit), _INTERNATIONAL)
 
 
 def mask_url(url: str) -> str:

@@ -181,12 +181,10 @@ class Worker:
         response = exc.response or str(exc)
         number = claim.attempts + 1
         unanswered = isinstance(exc, UnansweredDelivery)
-        if unanswered and claim.unanswered >= self.settings.retry_unanswered_max:
-            error = _check_crm(exc, claim.unanswered + 1)
-            attempt = Attempt(started, duration_ms, exc.status, "dead", error)
-            return _Result(DEAD, attempt, error=error, unanswered=True)
-        if isinstance(exc, PermanentDelivery) or (
-            number >= self.settings.retry_max_attempts
+        if (
+            isinstance(exc, PermanentDelivery)
+            or number >= self.settings.retry_max_attempts
+            or (unanswered and claim.unanswered >= self.settings.retry_unanswered_max)
         ):
             error, sent = str(exc), claim.unanswered + int(unanswered)
             if sent:

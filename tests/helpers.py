@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -106,3 +109,20 @@ def post_fixture(client: FlaskClient, vendor: str, name: str) -> TestResponse:
     if vendor == "aircall":
         return post_aircall(client, name)
     return post_voicenter(client, name)
+
+
+def listen(handle: Callable[[socket.socket], None]) -> socket.socket:
+    """A local TCP listener that hands each connection to ``handle`` on a
+    thread of its own; close the listener to stop it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener

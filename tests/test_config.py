@@ -192,22 +192,28 @@ def test_tickets_api_must_be_https_unless_local(
     assert load_settings().tickets_api_url == "http://127.0.0.1:8001"
 
 
-def test_demo_secrets_never_guard_a_real_crm(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # The README's demo secrets must never guard a real CRM.
+        (
+            {"AIRCALL_WEBHOOK_TOKEN": DEMO_SETTINGS["AIRCALL_WEBHOOK_TOKEN"]},
+            "AIRCALL_WEBHOOK_TOKEN is the README's",
+        ),
+        # A blank status id is no status id.
+        ({"TICKET_STATUS_ID": "  "}, "TICKET_STATUS_ID is required"),
+    ],
+)
+def test_real_crm_settings_are_refused(
+    monkeypatch: pytest.MonkeyPatch, changes: dict[str, str], message: str
+) -> None:
     monkeypatch.setenv("TICKETS_API_URL", "https://crm.example.com")
     monkeypatch.setenv("TICKET_STATUS_ID", "1")
-    monkeypatch.setenv("AIRCALL_WEBHOOK_TOKEN", DEMO_SETTINGS["AIRCALL_WEBHOOK_TOKEN"])
+    for name, value in changes.items():
+        monkeypatch.setenv(name, value)
     use_oauth(monkeypatch)
 
-    with pytest.raises(ConfigError, match="AIRCALL_WEBHOOK_TOKEN is the README's"):
-        load_settings()
-
-
-def test_blank_status_id_is_no_status_id(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TICKETS_API_URL", "https://crm.example.com")
-    monkeypatch.setenv("TICKET_STATUS_ID", "  ")
-    use_oauth(monkeypatch)
-
-    with pytest.raises(ConfigError, match="TICKET_STATUS_ID is required"):
+    with pytest.raises(ConfigError, match=message):
         load_settings()
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import POSTGRES_URL
-from helpers import make_settings, post_aircall
+from helpers import listen, make_settings, post_aircall
 from sqlalchemy.exc import OperationalError
 
 from gateway import migrate
@@ -70,21 +70,13 @@ class FreezableProxy:
         self.target = target
         self.forwarding = threading.Event()
         self.forwarding.set()
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = listen(self._forward)
         self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection(self.target)
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(
-                    target=self._pump, args=(source, sink), daemon=True
-                ).start()
+    def _forward(self, client: socket.socket) -> None:
+        server = socket.create_connection(self.target)
+        threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+        self._pump(client, server)
 
     def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):

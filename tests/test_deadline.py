@@ -4,12 +4,12 @@ answers one byte at a time."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from conftest import Sandbox
+from helpers import listen
 
 from gateway.errors import UnansweredDelivery
 from gateway.tickets_api import TicketsApi
@@ -25,18 +25,8 @@ class TricklingServer:
 
     def __init__(self, pause: float) -> None:
         self.pause = pause
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = listen(self._answer)
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _answer(self, conn: socket.socket) -> None:
         with conn:
